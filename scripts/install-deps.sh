@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package fratmae needs to build, test and run (Debian 12).
+# Idempotent: packages already present are left alone. Used by the README and by .ci/run.
+#
+# On a GPU machine use a CUDA LibTorch 2.x instead of libtorch-dev, through CMAKE_PREFIX_PATH:
+#   cmake -S . -B build -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev                 # LibTorch 1.13 (CPU)
+  libinsighttoolkit5-dev       # ITK 5.2: NIfTI/NRRD/MHA, DICOM through GDCM
+  libgdcm-dev                  # GDCM headers (ITK's DICOM library)
+  libgloo-dev                  # c10d's Gloo backend
+  nlohmann-json3-dev libcli11-dev libspdlog-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

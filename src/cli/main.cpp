@@ -1,0 +1,56 @@
+// fratmae: the command-line program. `fratmae --help` lists the subcommands.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/torch_compat.h"
+#include "fratmae/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fratmae: PET/CT foundation model (FratMAE) - conversion, pre-training, "
+               "fine-tuning and inference"};
+  app.set_version_flag("--version", std::string("fratmae ") + FRATMAE_VERSION + " (LibTorch " +
+                                        fratmae::compat::torch_version() + ")");
+  app.require_subcommand(1);
+  app.set_config("--config", "", "read option values from a TOML file (flags given on the "
+                                 "command line win)");
+  app.allow_config_extras(false);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "more log output");
+  app.add_flag("-q,--quiet", quiet, "only warnings and errors");
+
+#ifdef FRATMAE_WITH_ITK
+  fratmae::cli::add_convert(app);
+  fratmae::cli::add_info(app);
+#else
+  fratmae::cli::add_unavailable(app, "convert", "convert DICOM/NIfTI PET/CT to SUV and CTres");
+  fratmae::cli::add_unavailable(app, "info", "show an image's size, geometry and values");
+#endif
+
+  auto logger = spdlog::stderr_color_mt("fratmae");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%^[%H:%M:%S %l]%$ %v");
+  app.parse_complete_callback([&] {
+    spdlog::set_level(quiet ? spdlog::level::warn
+                            : verbose ? spdlog::level::debug : spdlog::level::info);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const fratmae::Error& e) {
+    std::cerr << "fratmae: error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "fratmae: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "fratmae: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

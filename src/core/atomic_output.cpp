@@ -1,0 +1,112 @@
+#include "core/atomic_output.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace fratmae {
+
+namespace {
+std::string tmp_prefix() { return ".fratmae-tmp-" + std::to_string(::getpid()) + "-"; }
+
+fs::path canonical_or_absolute(const fs::path& p) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(p, ec);
+  return ec ? fs::absolute(p) : c;
+}
+}  // namespace
+
+StagedOutputs::StagedOutputs(fs::path dir, bool overwrite)
+    : dir_(std::move(dir)), overwrite_(overwrite) {
+  std::error_code ec;
+  if (fs::exists(dir_, ec)) {
+    if (!fs::is_directory(dir_, ec)) throw FileError(dir_, "output path exists and is not a folder");
+  } else {
+    fs::create_directories(dir_, ec);
+    if (ec) throw FileError(dir_, "cannot create output folder: " + ec.message());
+    created_dir_ = true;
+  }
+}
+
+StagedOutputs::~StagedOutputs() {
+  if (committed_) return;
+  std::error_code ec;
+  for (const Entry& e : entries_) fs::remove(e.tmp, ec);
+  if (created_dir_) fs::remove(dir_, ec);  // only removes it if empty
+}
+
+void StagedOutputs::protect_input(const fs::path& input) {
+  inputs_.push_back(canonical_or_absolute(input));
+}
+
+fs::path StagedOutputs::stage(const std::string& name) {
+  const fs::path final_path = dir_ / name;
+  const fs::path canon = canonical_or_absolute(final_path);
+  for (const fs::path& in : inputs_)
+    if (canon == in)
+      throw FileError(final_path, "refusing to overwrite an input file; choose another --out");
+  for (const Entry& e : entries_)
+    if (e.final_path == final_path) throw FileError(final_path, "written twice by one command");
+  std::error_code ec;
+  if (!overwrite_ && fs::exists(final_path, ec))
+    throw FileError(final_path, "already exists; pass --overwrite to replace it");
+  Entry e{dir_ / (tmp_prefix() + name), final_path};
+  entries_.push_back(e);
+  return e.tmp;
+}
+
+void StagedOutputs::write_text(const std::string& name, const std::string& text) {
+  const fs::path tmp = stage(name);
+  std::ofstream f(tmp, std::ios::binary);
+  f << text;
+  f.close();
+  if (!f) throw FileError(dir_ / name, "cannot write (disk full or no permission?)");
+}
+
+void StagedOutputs::commit() {
+  std::error_code ec;
+  for (const Entry& e : entries_)
+    if (!fs::exists(e.tmp, ec)) throw FileError(e.final_path, "internal error: staged file was not written");
+  for (const Entry& e : entries_) {
+    fs::rename(e.tmp, e.final_path, ec);
+    if (ec) throw FileError(e.final_path, "cannot move into place: " + ec.message());
+  }
+  committed_ = true;
+}
+
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const fs::path tmp = parent / (tmp_prefix() + path.filename().string());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    f.close();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw FileError(path, "cannot write (disk full, no permission or missing folder?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw FileError(path, "cannot move into place: " + ec.message());
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FileError(path, "cannot open for reading (missing or no permission)");
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace fratmae

@@ -1,0 +1,217 @@
+#include "io/convert.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "fratmae/version.h"
+#include "io/dicom_series.h"
+#include "io/image_io.h"
+#include "io/resample.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::io {
+
+void ConvertConfig::validate() const {
+  if (pet_dicom.empty() == pet.empty())
+    throw Error("convert: give exactly one PET input: --pet-dicom FOLDER (DICOM series, converted "
+                "to SUV) or --pet FILE (NIfTI/NRRD/MHA already in SUV)");
+  if (!ct_dicom.empty() && !ct.empty())
+    throw Error("convert: give at most one CT input: --ct-dicom FOLDER or --ct FILE");
+  if (out.empty()) throw Error("convert: --out FOLDER is required");
+  if (pet_series && pet_dicom.empty()) throw Error("convert: --pet-series needs --pet-dicom");
+  if (ct_series && ct_dicom.empty()) throw Error("convert: --ct-series needs --ct-dicom");
+}
+
+json ConvertConfig::to_json() const {
+  json j;
+  j["pet_dicom"] = pet_dicom.string();
+  j["pet"] = pet.string();
+  j["pet_series"] = pet_series ? json(*pet_series) : json(nullptr);
+  j["ct_dicom"] = ct_dicom.string();
+  j["ct"] = ct.string();
+  j["ct_series"] = ct_series ? json(*ct_series) : json(nullptr);
+  j["out"] = out.string();
+  j["overwrite"] = overwrite;
+  j["allow_different_frames"] = allow_different_frames;
+  return j;
+}
+
+namespace {
+
+json geometry_json(const Geometry& g) {
+  return {{"size", g.size},
+          {"spacing_mm", g.spacing},
+          {"origin_lps_mm", g.origin},
+          {"direction", g.direction},
+          {"orientation", g.orientation_code()}};
+}
+
+json value_range(const Volume& v) {
+  return {{"min", v.data.min().item<double>()},
+          {"max", v.data.max().item<double>()},
+          {"mean", v.data.to(at::kDouble).mean().item<double>()}};
+}
+
+json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+// Corners of a volume's bounding box along each LPS axis.
+std::array<std::pair<double, double>, 3> extent(const Geometry& g) {
+  std::array<std::pair<double, double>, 3> e;
+  for (int r = 0; r < 3; ++r) e[r] = {1e300, -1e300};
+  for (int c = 0; c < 8; ++c) {
+    std::array<double, 3> ijk{(c & 1) ? g.size[0] - 1.0 : 0.0, (c & 2) ? g.size[1] - 1.0 : 0.0,
+                              (c & 4) ? g.size[2] - 1.0 : 0.0};
+    auto p = g.index_to_physical(ijk);
+    for (int r = 0; r < 3; ++r) e[r] = {std::min(e[r].first, p[r]), std::max(e[r].second, p[r])};
+  }
+  return e;
+}
+
+bool overlaps(const Geometry& a, const Geometry& b) {
+  auto ea = extent(a), eb = extent(b);
+  for (int r = 0; r < 3; ++r)
+    if (ea[r].second < eb[r].first || eb[r].second < ea[r].first) return false;
+  return true;
+}
+
+// CT HU values are integers: store them as int16 when that is exact.
+Volume compact_ct(const Volume& ct) {
+  at::Tensor d = ct.data;
+  if (at::equal(d, d.round()) && d.min().item<double>() >= -32768 && d.max().item<double>() <= 32767)
+    return Volume{d.to(at::kShort), ct.geom};
+  return ct;
+}
+
+}  // namespace
+
+ConvertedStudy convert_study(const ConvertConfig& cfg) {
+  cfg.validate();
+  ConvertedStudy s;
+  json& study = s.study;
+  study["fratmae_version"] = FRATMAE_VERSION;
+  study["config"] = cfg.to_json();
+  std::string pet_frame;
+
+  // ---- PET -> SUVbw
+  if (!cfg.pet_dicom.empty()) {
+    DicomSeries series = pick_series(cfg.pet_dicom, cfg.pet_series, "PET");
+    if (series.modality != "PT")
+      throw FileError(cfg.pet_dicom, "series " + series.series_uid + " has Modality " +
+                                         (series.modality.empty() ? "(none)" : series.modality) +
+                                         ", not PT: this is not a PET series" +
+                                         (series.modality == "CT" ? " (give it as --ct-dicom)" : ""));
+    spdlog::info("PET: {} slices of series {}", series.files.size(), series.series_uid);
+    const PetHeader header = read_pet_header(series);
+    SuvResult suv;
+    try {
+      suv = compute_suv(header);
+    } catch (const Error& e) {
+      throw FileError(series.files.front(), e.what());
+    }
+    Volume raw = read_series(series);
+    require_finite(raw, cfg.pet_dicom);
+    s.suv = Volume{(raw.data.to(at::kDouble) * suv.suvbw_factor).to(at::kFloat), raw.geom};
+    const SeriesInfo info = read_series_info(series);
+    pet_frame = series.frame_of_reference_uid;
+    study["pet"] = {
+        {"source", "dicom"},
+        {"folder", cfg.pet_dicom.string()},
+        {"series_uid", series.series_uid},
+        {"series_description", series.description},
+        {"frame_of_reference_uid", series.frame_of_reference_uid},
+        {"manufacturer", info.manufacturer},
+        {"num_slices", series.files.size()},
+        {"units", header.units},
+        {"decay_correction", header.decay_correction},
+        {"radiopharmaceutical", header.radiopharmaceutical},
+        {"patient_weight_kg", optional_number(header.patient_weight_kg)},
+        {"patient_size_m", optional_number(header.patient_size_m)},
+        {"patient_sex", header.patient_sex},
+        {"patient_age", info.patient_age},
+        {"injected_dose_bq", optional_number(header.total_dose_bq)},
+        {"half_life_s", optional_number(header.half_life_s)},
+        {"injection_datetime", header.radiopharm_start_datetime},
+        {"injection_time", header.radiopharm_start_time},
+        {"series_date", header.series_date},
+        {"series_time", header.series_time},
+        {"decay_time_s", optional_number(suv.decay_time_s)},
+        {"suv_factor", suv.suvbw_factor},
+        {"sul_factor", optional_number(suv.sul_factor)},
+        {"suv_method", suv.method},
+        {"geometry", geometry_json(s.suv.geom)},
+    };
+  } else {
+    s.suv = read_image(cfg.pet);
+    require_finite(s.suv, cfg.pet);
+    study["pet"] = {{"source", "image"},
+                    {"file", cfg.pet.string()},
+                    {"units", "SUVbw (as given)"},
+                    {"suv_factor", 1.0},
+                    {"geometry", geometry_json(s.suv.geom)}};
+  }
+  study["pet"]["value_range"] = value_range(s.suv);
+  const double suv_max = study["pet"]["value_range"]["max"];
+  if (suv_max > 500 || study["pet"]["value_range"]["min"].get<double>() < -10)
+    spdlog::warn("PET values range to {:.1f}: is this really SUV (g/mL)?", suv_max);
+
+  // ---- CT
+  if (!cfg.ct_dicom.empty() || !cfg.ct.empty()) {
+    Volume ct;
+    if (!cfg.ct_dicom.empty()) {
+      DicomSeries series = pick_series(cfg.ct_dicom, cfg.ct_series, "CT");
+      if (series.modality != "CT")
+        throw FileError(cfg.ct_dicom, "series " + series.series_uid + " has Modality " +
+                                          (series.modality.empty() ? "(none)" : series.modality) +
+                                          ", not CT");
+      if (!pet_frame.empty() && !series.frame_of_reference_uid.empty() &&
+          series.frame_of_reference_uid != pet_frame && !cfg.allow_different_frames)
+        throw FileError(cfg.ct_dicom,
+                        "CT FrameOfReferenceUID " + series.frame_of_reference_uid +
+                            " differs from the PET's " + pet_frame +
+                            ": they were not acquired in one coordinate system, so resampling one "
+                            "onto the other is meaningless. Register them first, or pass "
+                            "--allow-different-frames if you know they are aligned");
+      spdlog::info("CT: {} slices of series {}", series.files.size(), series.series_uid);
+      ct = read_series(series);
+      study["ct"] = {{"source", "dicom"},
+                     {"folder", cfg.ct_dicom.string()},
+                     {"series_uid", series.series_uid},
+                     {"series_description", series.description},
+                     {"frame_of_reference_uid", series.frame_of_reference_uid}};
+    } else {
+      ct = read_image(cfg.ct);
+      study["ct"] = {{"source", "image"}, {"file", cfg.ct.string()}};
+    }
+    const fs::path ct_src = cfg.ct_dicom.empty() ? cfg.ct : cfg.ct_dicom;
+    require_finite(ct, ct_src);
+    if (!overlaps(ct.geom, s.suv.geom))
+      throw FileError(ct_src, "CT and PET do not overlap in space: different frames of reference, "
+                              "or not the same study?");
+    study["ct"]["units"] = "HU";
+    study["ct"]["geometry"] = geometry_json(ct.geom);
+    study["ct"]["value_range"] = value_range(ct);
+    s.ct_res = resample_ct_to_pet(ct, s.suv.geom);
+    s.ct = compact_ct(ct);
+    study["ct_res"] = {{"method", "linear interpolation onto the PET grid, -1024 HU outside"},
+                       {"geometry", geometry_json(s.ct_res->geom)}};
+  }
+  return s;
+}
+
+void write_study(const ConvertedStudy& s, const ConvertConfig& cfg) {
+  StagedOutputs out(cfg.out, cfg.overwrite);
+  for (const fs::path& in : {cfg.pet, cfg.ct})
+    if (!in.empty()) out.protect_input(in);
+  write_image(s.suv, out.stage("SUV.nii.gz"));
+  if (s.ct) write_image(*s.ct, out.stage("CT.nii.gz"));
+  if (s.ct_res) write_image(*s.ct_res, out.stage("CTres.nii.gz"));
+  out.write_text("study.json", s.study.dump(2) + "\n");
+  out.commit();
+}
+
+}  // namespace fratmae::io

@@ -1,0 +1,249 @@
+#include "io/image_io.h"
+
+#include <itkImageFileReader.h>
+#include <itkImageFileWriter.h>
+#include <itkImageIOFactory.h>
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "io/itk_bridge.h"
+
+namespace fs = std::filesystem;
+
+namespace fratmae::io {
+
+namespace {
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Make the first line of an ITK exception readable: drop ITK's file/line preamble.
+std::string itk_reason(const itk::ExceptionObject& e) {
+  std::string d = e.GetDescription();
+  while (!d.empty() && (d.back() == '\n' || d.back() == ' ')) d.pop_back();
+  return d;
+}
+
+template <typename T>
+T field(const unsigned char* hdr, size_t offset, bool swap) {
+  T v;
+  std::memcpy(&v, hdr + offset, sizeof(T));
+  if (swap) {
+    unsigned char b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    std::reverse(b, b + sizeof(T));
+    std::memcpy(&v, b, sizeof(T));
+  }
+  return v;
+}
+
+// ITK's NIfTI reader (niftilib) fills a file that was cut short with zeros, and silently
+// replaces NaN and infinite float voxels by 0. So we stream the voxel bytes ourselves first:
+// a short file is an error, and the flat indices (ITK buffer order) of non-finite voxels are
+// returned so the reader can restore them. gzread reads plain .nii files transparently.
+std::vector<int64_t> scan_nifti(const fs::path& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) throw FileError(path, "cannot open for reading");
+  auto fail = [&](const std::string& why) {
+    gzclose(f);
+    throw FileError(path, why);
+  };
+  unsigned char hdr[540] = {};
+  if (gzread(f, hdr, 348) < 348) fail("truncated NIfTI file (header incomplete)");
+  int32_t sizeof_hdr = field<int32_t>(hdr, 0, false);
+  bool swap = false;
+  if (sizeof_hdr != 348 && sizeof_hdr != 540) {
+    swap = true;
+    sizeof_hdr = field<int32_t>(hdr, 0, true);
+  }
+  int64_t vox_offset = 0, voxels = 1, bitpix = 0, datatype = 0;
+  if (sizeof_hdr == 348) {
+    const int16_t ndim = field<int16_t>(hdr, 40, swap);
+    if (ndim < 1 || ndim > 7) fail("invalid NIfTI header (dim[0] = " + std::to_string(ndim) + ")");
+    for (int d = 1; d <= ndim; ++d)
+      voxels *= std::max<int16_t>(1, field<int16_t>(hdr, 40 + 2 * d, swap));
+    datatype = field<int16_t>(hdr, 70, swap);
+    bitpix = field<int16_t>(hdr, 72, swap);
+    vox_offset = static_cast<int64_t>(field<float>(hdr, 108, swap));
+  } else if (sizeof_hdr == 540) {
+    if (gzread(f, hdr + 348, 540 - 348) < 540 - 348) fail("truncated NIfTI-2 header");
+    const int64_t ndim = field<int64_t>(hdr, 16, swap);
+    if (ndim < 1 || ndim > 7) fail("invalid NIfTI-2 header");
+    for (int d = 1; d <= ndim; ++d)
+      voxels *= std::max<int64_t>(1, field<int64_t>(hdr, 16 + 8 * d, swap));
+    datatype = field<int16_t>(hdr, 12, swap);
+    bitpix = field<int16_t>(hdr, 14, swap);
+    vox_offset = field<int64_t>(hdr, 168, swap);
+  } else {
+    fail("not a NIfTI file (bad header size)");
+  }
+  vox_offset = std::max<int64_t>(vox_offset, sizeof_hdr);
+  const int64_t elem = bitpix / 8;
+  if (elem <= 0) fail("invalid NIfTI header (bitpix " + std::to_string(bitpix) + ")");
+  const int64_t expected = vox_offset + voxels * elem;
+  // Skip header extensions up to the voxel data.
+  std::vector<unsigned char> buf(size_t(1) << 20);
+  int64_t pos = sizeof_hdr;
+  while (pos < vox_offset) {
+    const int r = gzread(f, buf.data(), static_cast<unsigned>(std::min<int64_t>(vox_offset - pos, buf.size())));
+    if (r <= 0) break;
+    pos += r;
+  }
+  const bool is_f32 = datatype == 16, is_f64 = datatype == 64;
+  std::vector<int64_t> non_finite;
+  int64_t index = 0;  // voxel index of buf[0]
+  size_t carry = 0;   // bytes of a split element kept at the front of buf
+  while (pos < expected) {
+    const int r = gzread(f, buf.data() + carry, static_cast<unsigned>(buf.size() - carry));
+    if (r < 0) fail("corrupt compressed data");
+    if (r == 0) break;
+    pos += r;
+    const size_t have = carry + static_cast<size_t>(r);
+    const size_t whole = have / elem;
+    if (is_f32 || is_f64) {
+      for (size_t e = 0; e < whole && index + int64_t(e) < voxels; ++e) {
+        const double v = is_f32 ? field<float>(buf.data(), e * 4, swap) : field<double>(buf.data(), e * 8, swap);
+        if (!std::isfinite(v)) non_finite.push_back(index + int64_t(e));
+      }
+    }
+    index += static_cast<int64_t>(whole);
+    carry = have - whole * elem;
+    std::memmove(buf.data(), buf.data() + whole * elem, carry);
+  }
+  int err = Z_OK;
+  gzerror(f, &err);
+  gzclose(f);
+  if (pos < expected)
+    throw FileError(path, "truncated file: " + std::to_string(pos) + " of " +
+                              std::to_string(expected) + " bytes present");
+  if (err != Z_OK && err != Z_STREAM_END) throw FileError(path, "corrupt compressed data");
+  return non_finite;
+}
+
+template <typename T>
+Volume read_as(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw FileError(path, "no such file");
+  if (fs::is_directory(path, ec))
+    throw FileError(path, "is a folder; give an image file (.nii.gz, .nrrd, .mha)");
+  itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(
+      path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
+  if (!io)
+    throw FileError(path, "not a readable image (supported: .nii, .nii.gz, .nrrd, .nhdr, .mha, "
+                          ".mhd; DICOM series are read from a folder)");
+  try {
+    io->SetFileName(path.string());
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw FileError(path, "cannot read the image header: " + itk_reason(e));
+  }
+  const unsigned ndim = io->GetNumberOfDimensions();
+  if (ndim < 3) throw FileError(path, "is a " + std::to_string(ndim) + "D image; a 3D volume is needed");
+  for (unsigned d = 3; d < ndim; ++d)
+    if (io->GetDimensions(d) > 1)
+      throw FileError(path, "is a " + std::to_string(ndim) +
+                                "D image with several volumes; give a single 3D volume");
+  if (io->GetNumberOfComponents() != 1)
+    throw FileError(path, "has " + std::to_string(io->GetNumberOfComponents()) +
+                              " components per voxel; a scalar image is needed");
+  const std::string lname = lower(path.filename().string());
+  const bool nifti = ends_with(lname, ".nii") || ends_with(lname, ".nii.gz");
+  const std::vector<int64_t> non_finite = nifti ? scan_nifti(path) : std::vector<int64_t>{};
+  using Image = itk::Image<T, 3>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetFileName(path.string());
+  reader->SetImageIO(io);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw FileError(path, "cannot read the voxel data (truncated or corrupt file?): " + itk_reason(e));
+  }
+  Volume v = to_volume<T>(reader->GetOutput());
+  v.geom.validate(path.string());
+  if (!non_finite.empty()) {  // put back what niftilib zeroed
+    if (!v.data.is_floating_point())
+      throw FileError(path, std::to_string(non_finite.size()) + " voxels are NaN or infinite");
+    at::Tensor flat = v.data.view({-1});
+    at::Tensor idx = at::tensor(non_finite, at::kLong);
+    flat.index_fill_(0, idx.clamp_max(flat.numel() - 1), std::numeric_limits<double>::quiet_NaN());
+  }
+  return v;
+}
+}  // namespace
+
+bool is_image_file(const fs::path& path) {
+  const std::string n = lower(path.filename().string());
+  for (const char* ext : {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"})
+    if (ends_with(n, ext)) return true;
+  return false;
+}
+
+Volume read_image(const fs::path& path) { return read_as<float>(path); }
+
+Volume read_labels(const fs::path& path) {
+  Volume f = read_as<float>(path);
+  at::Tensor d = f.data;
+  if (count_non_finite(f) > 0) throw FileError(path, "label map has NaN or infinite voxels");
+  const bool integral = at::equal(d, d.round());
+  const double lo = d.min().item<double>(), hi = d.max().item<double>();
+  if (!integral || lo < 0 || hi > 255)
+    throw FileError(path, "is not a label map: values must be integers 0..255 (found range " +
+                              std::to_string(lo) + " .. " + std::to_string(hi) + ")");
+  f.data = d.to(at::kByte);
+  return f;
+}
+
+void write_image(const Volume& v, const fs::path& path) {
+  v.check(path.string());
+  if (!is_image_file(path))
+    throw FileError(path, "unknown image format; use .nii.gz, .nii, .nrrd or .mha");
+  try {
+    auto write = [&](auto img) {
+      using ImageType = typename decltype(img)::ObjectType;
+      auto writer = itk::ImageFileWriter<ImageType>::New();
+      writer->SetFileName(path.string());
+      writer->SetInput(img);
+      writer->SetUseCompression(true);
+      writer->Update();
+    };
+    switch (v.data.scalar_type()) {
+      case at::kFloat: write(to_itk<float>(v)); break;
+      case at::kDouble: write(to_itk<double>(v)); break;
+      case at::kShort: write(to_itk<int16_t>(v)); break;
+      case at::kInt: write(to_itk<int32_t>(v)); break;
+      case at::kByte: write(to_itk<uint8_t>(v)); break;
+      case at::kBool: write(to_itk<uint8_t>(Volume{v.data.to(at::kByte), v.geom})); break;
+      default:
+        throw FileError(path, std::string("cannot write voxels of type ") +
+                                  c10::toString(v.data.scalar_type()));
+    }
+  } catch (const itk::ExceptionObject& e) {
+    throw FileError(path, "cannot write image: " + itk_reason(e));
+  }
+}
+
+int64_t count_non_finite(const Volume& v) {
+  if (!v.data.is_floating_point()) return 0;
+  return (~at::isfinite(v.data)).sum().item<int64_t>();
+}
+
+void require_finite(const Volume& v, const fs::path& path) {
+  const int64_t n = count_non_finite(v);
+  if (n > 0)
+    throw FileError(path, std::to_string(n) + " voxels are NaN or infinite; fix or mask them "
+                                              "before use");
+}
+
+}  // namespace fratmae::io

@@ -1,0 +1,239 @@
+// `fratmae convert` and `fratmae info` as a user runs them: outputs, and every bad input of
+// the foundation issue (clear message naming the file, non-zero exit, no partial output).
+#include <gtest/gtest.h>
+
+#include <gdcmReader.h>
+#include <gdcmWriter.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "io/image_io.h"
+#include "test_util.h"
+
+using namespace fratmae;
+using test::quote;
+using test::run_fratmae;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path sts001() { return test::data_dir() / "real/mirp_sts_001_wholebody_fdg_pet/pet_dicom"; }
+fs::path sts002_pet() { return test::data_dir() / "real/ibsi_sts_002_cropped_petct_dicom/PET/image"; }
+fs::path sts002_ct() { return test::data_dir() / "real/ibsi_sts_002_cropped_petct_dicom/CT/image"; }
+
+// Copy a DICOM folder, letting `edit` change each file's data set.
+void copy_series(const fs::path& src, const fs::path& dst,
+                 const std::function<void(gdcm::DataSet&)>& edit = {}) {
+  fs::create_directories(dst);
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (!edit) {
+      fs::copy_file(e.path(), dst / e.path().filename());
+      continue;
+    }
+    gdcm::Reader r;
+    r.SetFileName(e.path().c_str());
+    ASSERT_TRUE(r.Read()) << e.path();
+    edit(r.GetFile().GetDataSet());
+    gdcm::Writer w;
+    w.SetFile(r.GetFile());
+    w.SetFileName((dst / e.path().filename()).c_str());
+    ASSERT_TRUE(w.Write());
+  }
+}
+
+// The command failed with a message containing every needle, and left no output behind.
+void expect_clean_failure(const test::CommandResult& r, const fs::path& out,
+                          const std::vector<std::string>& needles) {
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  for (const std::string& n : needles) EXPECT_NE(r.output.find(n), std::string::npos) << "missing '" << n << "' in: " << r.output;
+  EXPECT_EQ(test::count_entries(out), 0u) << "partial output left in " << out;
+}
+
+fs::path first_file(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files.front();
+}
+
+}  // namespace
+
+TEST(ConvertCli, HelpAndVersion) {
+  auto r = run_fratmae("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("convert"), std::string::npos);
+  EXPECT_NE(r.output.find("info"), std::string::npos);
+  r = run_fratmae("convert --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--pet-dicom"), std::string::npos);
+  r = run_fratmae("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("fratmae "), std::string::npos);
+  r = run_fratmae("convert --pet-dicom x --out y --no-such-flag");
+  EXPECT_NE(r.exit_code, 0);
+  r = run_fratmae("");
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(ConvertCli, PetCtPairWritesTheAutoPetLayout) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "study";
+  auto r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --ct-dicom " +
+                       quote(sts002_ct()) + " --out " + quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"SUV.nii.gz", "CT.nii.gz", "CTres.nii.gz", "study.json"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  EXPECT_EQ(test::count_entries(out), 4u) << "no temporary files left";
+  std::ifstream f(out / "study.json");
+  const auto study = nlohmann::json::parse(f);
+  EXPECT_EQ(study["pet"]["series_uid"].get<std::string>().substr(0, 10), "1.3.6.1.4.");
+  EXPECT_EQ(study["pet"]["units"], "GML");
+  EXPECT_TRUE(study["pet"].contains("patient_weight_kg"));
+  EXPECT_TRUE(study["ct"].contains("series_uid"));
+  // A second run refuses to overwrite, and leaves the first run's files as they were.
+  const auto before = fs::last_write_time(out / "SUV.nii.gz");
+  r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --out " + quote(out));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
+  EXPECT_EQ(fs::last_write_time(out / "SUV.nii.gz"), before);
+  EXPECT_EQ(test::count_entries(out), 4u);
+  // `info` on the output folder describes all three images.
+  r = run_fratmae("info " + quote(out));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("CTres.nii.gz"), std::string::npos);
+  EXPECT_NE(r.output.find("SUVbw"), std::string::npos);
+  EXPECT_NE(r.output.find("spacing"), std::string::npos);
+}
+
+TEST(ConvertCli, NiftiPetInput) {
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --out " + quote(tmp / "a"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("convert --pet " + quote(tmp / "a/SUV.nii.gz") + " --ct-dicom " +
+                  quote(sts002_ct()) + " --out " + quote(tmp / "b"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "b/CTres.nii.gz"));
+  // Output into the input's own folder must not replace the input.
+  r = run_fratmae("convert --pet " + quote(tmp / "a/SUV.nii.gz") + " --out " + quote(tmp / "a") +
+                  " --overwrite");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("input"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "a/SUV.nii.gz"));
+}
+
+TEST(ConvertCli, InfoOnDicomFolderAndFile) {
+  auto r = run_fratmae("info " + quote(sts001()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("PT"), std::string::npos);
+  EXPECT_NE(r.output.find("128 x 128 x 267"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("SUV factor"), std::string::npos);
+  r = run_fratmae("info --json " + quote(sts002_ct()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j[0]["modality"], "CT");
+  r = run_fratmae("info /no/such/file.nii.gz");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("/no/such/file.nii.gz"), std::string::npos);
+}
+
+TEST(ConvertCliBadInput, MissingFolder) {
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --pet-dicom /no/such/dir --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"/no/such/dir", "no such folder"});
+}
+
+TEST(ConvertCliBadInput, NoPetGiven) {
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --ct-dicom " + quote(sts002_ct()) + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"--pet-dicom", "--pet"});
+}
+
+TEST(ConvertCliBadInput, TruncatedPixelData) {
+  test::TempDir tmp;
+  copy_series(sts002_pet(), tmp / "pet");
+  const fs::path victim = first_file(tmp / "pet");
+  fs::resize_file(victim, fs::file_size(victim) - 300);
+  auto r = run_fratmae("convert --pet-dicom " + quote(tmp / "pet") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {victim.filename().string()});
+}
+
+TEST(ConvertCliBadInput, TruncatedHeader) {
+  test::TempDir tmp;
+  copy_series(sts002_pet(), tmp / "pet");
+  const fs::path victim = first_file(tmp / "pet");
+  fs::resize_file(victim, 200);
+  auto r = run_fratmae("convert --pet-dicom " + quote(tmp / "pet") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {victim.filename().string()});
+}
+
+TEST(ConvertCliBadInput, CorruptFile) {
+  test::TempDir tmp;
+  copy_series(sts002_pet(), tmp / "pet");
+  std::ofstream(tmp / "pet/zz-garbage.dcm") << std::string(5000, 'x');
+  auto r = run_fratmae("convert --pet-dicom " + quote(tmp / "pet") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"zz-garbage.dcm", "not a readable DICOM file"});
+}
+
+TEST(ConvertCliBadInput, SeveralSeriesInOneFolder) {
+  test::TempDir tmp;
+  copy_series(sts002_pet(), tmp / "mixed");
+  for (const auto& e : fs::directory_iterator(sts002_ct()))
+    fs::copy_file(e.path(), tmp / "mixed" / ("ct-" + e.path().filename().string()));
+  auto r = run_fratmae("convert --pet-dicom " + quote(tmp / "mixed") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"mixed", "2 image series", "--pet-series"});
+}
+
+TEST(ConvertCliBadInput, NonPetSeriesGivenAsPet) {
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --pet-dicom " + quote(sts002_ct()) + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"image", "Modality CT, not PT", "--ct-dicom"});
+}
+
+TEST(ConvertCliBadInput, MissingSuvTag) {
+  test::TempDir tmp;
+  copy_series(sts001(), tmp / "pet", [](gdcm::DataSet& ds) { ds.Remove(gdcm::Tag(0x0010, 0x1030)); });
+  auto r = run_fratmae("convert --pet-dicom " + quote(tmp / "pet") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {(tmp / "pet").string(), "PatientWeight (0010,1030)"});
+}
+
+TEST(ConvertCliBadInput, DifferentFramesOfReference) {
+  test::TempDir tmp;
+  copy_series(sts002_ct(), tmp / "ct", [](gdcm::DataSet& ds) {
+    const std::string uid = "1.2.826.0.1.3680043.2.1125.1.99999999";
+    gdcm::DataElement de(gdcm::Tag(0x0020, 0x0052));
+    de.SetVR(gdcm::VR::UI);
+    de.SetByteValue(uid.c_str(), static_cast<uint32_t>(uid.size()));
+    ds.Replace(de);
+  });
+  auto r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --ct-dicom " +
+                       quote(tmp / "ct") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {(tmp / "ct").string(), "FrameOfReferenceUID"});
+  // The user can say they are aligned.
+  r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --ct-dicom " + quote(tmp / "ct") +
+                  " --allow-different-frames --out " + quote(tmp / "out"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(ConvertCliBadInput, NonFiniteVoxels) {
+  test::TempDir tmp;
+  Volume v;
+  v.geom.size = {4, 4, 4};
+  v.data = torch::ones({4, 4, 4});
+  v.data[1][1][1] = std::numeric_limits<float>::quiet_NaN();
+  io::write_image(v, tmp / "pet.nii.gz");
+  auto r = run_fratmae("convert --pet " + quote(tmp / "pet.nii.gz") + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"pet.nii.gz", "NaN"});
+}
+
+TEST(ConvertCliBadInput, InputsAreNeverModified) {
+  // Every failure above ran against copies or the repository's data: check the originals.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(sts002_pet())) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 48u);
+}

@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "io/image_io.h"
+#include "test_util.h"
+
+using namespace fratmae;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A geometry whose numbers are exactly representable in NIfTI's float32 header fields, with
+// a permuted, flipped direction (not the identity) so that axis handling is exercised.
+Volume sample_volume(at::ScalarType dtype = at::kFloat) {
+  Volume v;
+  v.geom.size = {7, 5, 4};
+  v.geom.spacing = {0.75, 1.25, 3.0};
+  v.geom.origin = {-120.5, 33.25, -812.0};
+  v.geom.direction = {0, 0, 1, -1, 0, 0, 0, -1, 0};
+  torch::manual_seed(3);
+  v.data = (torch::randn({4, 5, 7}) * 100).to(dtype);
+  return v;
+}
+
+void expect_error_contains(const std::function<void()>& f, const std::string& a,
+                           const std::string& b = "") {
+  try {
+    f();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(a), std::string::npos) << m;
+    if (!b.empty()) {
+      EXPECT_NE(m.find(b), std::string::npos) << m;
+    }
+  }
+}
+
+}  // namespace
+
+TEST(ImageIo, NiftiRoundTripIsBitExact) {
+  test::TempDir tmp;
+  for (const char* name : {"v.nii.gz", "v.nii"}) {
+    const Volume v = sample_volume();
+    io::write_image(v, tmp / name);
+    const Volume r = io::read_image(tmp / name);
+    EXPECT_TRUE(torch::equal(r.data, v.data)) << name;
+    EXPECT_EQ(r.geom.size, v.geom.size);
+    EXPECT_EQ(r.geom.spacing, v.geom.spacing) << name;
+    EXPECT_EQ(r.geom.origin, v.geom.origin) << name;
+    EXPECT_EQ(r.geom.direction, v.geom.direction) << name;
+  }
+}
+
+TEST(ImageIo, NrrdAndMhaRoundTrip) {
+  test::TempDir tmp;
+  for (const char* name : {"v.nrrd", "v.mha"}) {
+    const Volume v = sample_volume();
+    io::write_image(v, tmp / name);
+    const Volume r = io::read_image(tmp / name);
+    EXPECT_TRUE(torch::equal(r.data, v.data)) << name;
+    EXPECT_TRUE(r.geom == v.geom) << name << ": " << r.geom.to_string();
+  }
+}
+
+TEST(ImageIo, IntegerTypesAndLabels) {
+  test::TempDir tmp;
+  Volume v = sample_volume(at::kShort);
+  io::write_image(v, tmp / "ct.nii.gz");
+  EXPECT_TRUE(torch::equal(io::read_image(tmp / "ct.nii.gz").data, v.data.to(at::kFloat)));
+  Volume labels = sample_volume();
+  labels.data = (labels.data.abs().remainder(3)).floor().to(at::kByte);
+  io::write_image(labels, tmp / "seg.nii.gz");
+  const Volume l = io::read_labels(tmp / "seg.nii.gz");
+  EXPECT_EQ(l.data.scalar_type(), at::kByte);
+  EXPECT_TRUE(torch::equal(l.data, labels.data));
+  // A float image is not a label map.
+  io::write_image(sample_volume(), tmp / "float.nii.gz");
+  expect_error_contains([&] { io::read_labels(tmp / "float.nii.gz"); }, "float.nii.gz",
+                        "not a label map");
+}
+
+TEST(ImageIo, MissingFileIsNamed) {
+  expect_error_contains([] { io::read_image("/no/such/pet.nii.gz"); }, "/no/such/pet.nii.gz",
+                        "no such file");
+}
+
+TEST(ImageIo, FolderInsteadOfFile) {
+  test::TempDir tmp;
+  expect_error_contains([&] { io::read_image(tmp.path()); }, tmp.path().string(), "folder");
+}
+
+TEST(ImageIo, TruncatedFileIsRejected) {
+  test::TempDir tmp;
+  io::write_image(sample_volume(), tmp / "v.nii");
+  const auto size = fs::file_size(tmp / "v.nii");
+  fs::resize_file(tmp / "v.nii", size - 40);
+  expect_error_contains([&] { io::read_image(tmp / "v.nii"); }, "v.nii");
+  // A .nii.gz cut in the middle of its compressed stream.
+  io::write_image(sample_volume(), tmp / "w.nii.gz");
+  fs::resize_file(tmp / "w.nii.gz", fs::file_size(tmp / "w.nii.gz") / 2);
+  expect_error_contains([&] { io::read_image(tmp / "w.nii.gz"); }, "w.nii.gz");
+}
+
+TEST(ImageIo, GarbageFileIsRejected) {
+  test::TempDir tmp;
+  std::ofstream(tmp / "junk.nii.gz") << "this is not an image";
+  expect_error_contains([&] { io::read_image(tmp / "junk.nii.gz"); }, "junk.nii.gz");
+  std::ofstream(tmp / "notes.txt") << "hello";
+  expect_error_contains([&] { io::read_image(tmp / "notes.txt"); }, "notes.txt", "not a readable image");
+}
+
+TEST(ImageIo, NonFiniteVoxelsAreCounted) {
+  Volume v = sample_volume();
+  v.data[1][2][3] = std::numeric_limits<float>::quiet_NaN();
+  v.data[0][0][0] = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(io::count_non_finite(v), 2);
+  expect_error_contains([&] { io::require_finite(v, "pet.nii.gz"); }, "pet.nii.gz", "2 voxels");
+}
+
+TEST(ImageIo, UnknownOutputFormatIsRejected) {
+  test::TempDir tmp;
+  expect_error_contains([&] { io::write_image(sample_volume(), tmp / "v.png"); }, "v.png",
+                        "unknown image format");
+}
