@@ -8,6 +8,7 @@ namespace fratmae::cli {
 
 void add_convert(CLI::App& app);
 void add_info(CLI::App& app);
+void add_phantom(CLI::App& app);
 
 /// For builds without ITK: a subcommand that explains how to get it.
 void add_unavailable(CLI::App& app, const std::string& name, const std::string& what);

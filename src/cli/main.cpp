@@ -25,9 +25,11 @@ int main(int argc, char** argv) {
 #ifdef FRATMAE_WITH_ITK
   fratmae::cli::add_convert(app);
   fratmae::cli::add_info(app);
+  fratmae::cli::add_phantom(app);
 #else
   fratmae::cli::add_unavailable(app, "convert", "convert DICOM/NIfTI PET/CT to SUV and CTres");
   fratmae::cli::add_unavailable(app, "info", "show an image's size, geometry and values");
+  fratmae::cli::add_unavailable(app, "phantom", "write a phantom PET/CT cohort as NIfTI");
 #endif
 
   auto logger = spdlog::stderr_color_mt("fratmae");
