@@ -9,7 +9,7 @@ jobs=${FRATMAE_JOBS:-$(nproc)}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs" --target fratmae
 out=${1:-out/demo}
-data=tests/data/real/ibsi_sts_002_cropped_petct_dicom
+data=tests/fixtures/real/ibsi_sts_002_cropped_petct_dicom
 build/fratmae convert --pet-dicom "$data/PET/image" --ct-dicom "$data/CT/image" --out "$out/STS_002" --overwrite
 build/fratmae info "$out/STS_002"
 echo "demo: wrote $out/STS_002 (SUV.nii.gz, CT.nii.gz, CTres.nii.gz, study.json)"

@@ -13,7 +13,7 @@ namespace fratmae::test {
 
 namespace fs = std::filesystem;
 
-/// The repository's test data (tests/data).
+/// The repository's test data (tests/fixtures).
 inline fs::path data_dir() { return fs::path(FRATMAE_TEST_DATA); }
 /// ../shared/data/real beside the checkout (may be absent on a bare clone).
 inline fs::path shared_data_dir() { return fs::path(FRATMAE_SHARED_DATA); }

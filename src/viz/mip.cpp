@@ -30,10 +30,10 @@ at::Tensor render_mip(const at::Tensor& suv, const at::Tensor& ct, const at::Ten
   at::Tensor pet_rgb = grey(1.0 - pet / opt.suv_max);  // black = hot
   if (mask.defined() && mask.any().item<bool>()) {
     const at::Tensor m = to_display(std::get<0>(mask.to(at::kFloat).max(0)), sp, opt.mm_per_pixel, true) > 0.5;
-    // Outline: mask pixels with a background neighbour (3x3), thickened by one pixel.
+    // Outline drawn just outside each lesion (a 2-pixel ring) so its uptake stays visible.
     const at::Tensor mf = m.to(at::kFloat).view({1, 1, m.size(0), m.size(1)});
-    const at::Tensor eroded = -at::max_pool2d(-mf, {3, 3}, {1, 1}, {1, 1});
-    const at::Tensor edge = at::max_pool2d(mf - eroded, {3, 3}, {1, 1}, {1, 1}).view({m.size(0), m.size(1)}) > 0.5;
+    const at::Tensor grown = at::max_pool2d(mf, {5, 5}, {1, 1}, {2, 2}).view({m.size(0), m.size(1)}) > 0.5;
+    const at::Tensor edge = grown & ~m;
     const at::Tensor red = at::tensor(std::vector<uint8_t>{220, 30, 30}, at::kByte);
     pet_rgb.index_put_({edge}, red);
   }

@@ -1,5 +1,5 @@
 // SUVbw factors against the published expectations of the calculate-suv project
-// (tests/data/real/cornerstone_calculate_suv_metadata/EXPECTED_SUVBW.md), and the errors for
+// (tests/fixtures/real/cornerstone_calculate_suv_metadata/EXPECTED_SUVBW.md), and the errors for
 // missing or invalid header fields.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
