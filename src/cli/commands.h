@@ -9,6 +9,11 @@ namespace fratmae::cli {
 void add_convert(CLI::App& app);
 void add_info(CLI::App& app);
 void add_phantom(CLI::App& app);
+void add_preprocess(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_model(CLI::App& app);
+void add_pretrain(CLI::App& app);
+void add_export(CLI::App& app);
 
 /// For builds without ITK: a subcommand that explains how to get it.
 void add_unavailable(CLI::App& app, const std::string& name, const std::string& what);

@@ -22,14 +22,20 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "more log output");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
 
+  fratmae::cli::add_tokenize(app);
+  fratmae::cli::add_model(app);
+  fratmae::cli::add_pretrain(app);
+  fratmae::cli::add_export(app);
 #ifdef FRATMAE_WITH_ITK
   fratmae::cli::add_convert(app);
   fratmae::cli::add_info(app);
   fratmae::cli::add_phantom(app);
+  fratmae::cli::add_preprocess(app);
 #else
   fratmae::cli::add_unavailable(app, "convert", "convert DICOM/NIfTI PET/CT to SUV and CTres");
   fratmae::cli::add_unavailable(app, "info", "show an image's size, geometry and values");
   fratmae::cli::add_unavailable(app, "phantom", "write a phantom PET/CT cohort as NIfTI");
+  fratmae::cli::add_unavailable(app, "preprocess", "preprocess an AutoPET-style dataset into a training cache");
 #endif
 
   auto logger = spdlog::stderr_color_mt("fratmae");

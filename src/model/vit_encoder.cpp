@@ -7,8 +7,9 @@ namespace fratmae::model {
 Masking random_masking(int64_t B, int64_t L, double ratio, const torch::TensorOptions& opts,
                        std::optional<torch::Generator> gen, const torch::Tensor& noise_in) {
   const int64_t keep = static_cast<int64_t>(std::llround(static_cast<double>(L) * (1.0 - ratio)));
-  torch::Tensor noise = noise_in.defined() ? noise_in
-                        : gen ? torch::rand({B, L}, *gen, opts.dtype(torch::kFloat))
+  // With a generator the noise is drawn on the CPU (same masks on every device), then moved.
+  torch::Tensor noise = noise_in.defined() ? noise_in.to(opts.device())
+                        : gen ? torch::rand({B, L}, *gen, torch::kFloat).to(opts.device())
                               : torch::rand({B, L}, opts.dtype(torch::kFloat));  // (B, L)
   const auto ids_shuffle = noise.argsort(/*dim=*/int64_t{1}, /*descending=*/false);                                      // ascending: small noise kept
   Masking m;

@@ -1,0 +1,64 @@
+#ifdef FRATMAE_WITH_ITK
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "io/dataset_import.h"
+
+namespace fratmae::cli {
+
+void add_preprocess(CLI::App& app) {
+  struct Args {
+    io::PreprocessConfig cfg;
+    std::string on_bad = "stop";
+    bool no_native = false;
+    std::vector<int64_t> size{160, 160, 192};
+    std::vector<double> ct_window{-1000, 1000};
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand(
+      "preprocess",
+      "Preprocess a dataset (AutoPET layout: <case>/CTres.nii.gz, SUV.nii.gz[, SEG.nii.gz] + metadata.csv; "
+      "or folders from fratmae convert) into a training cache: whole body resized to H x W x D, native "
+      "copy for segmentation, normalised int16, prompts and CLIP ids. Incremental: cases already done "
+      "with the same settings are skipped");
+  sub->add_option("-d,--data", a->cfg.data, "dataset folder")->required();
+  sub->add_option("-m,--metadata", a->cfg.metadata,
+                  "metadata CSV (case,tracer,diagnosis,age,sex[,stage]); default DATA/metadata.csv, else each case's study.json");
+  sub->add_option("-o,--out", a->cfg.out, "cache folder (created, or updated incrementally)")->required();
+  sub->add_option("--size", a->size, "whole-body size H W D (AP, LR, SI)")->expected(3)->capture_default_str();
+  sub->add_option("-j,--workers", a->cfg.build.workers, "cases preprocessed at once (0 = one per core)")
+      ->capture_default_str();
+  sub->add_option("--on-bad-case", a->on_bad, "a case that fails its checks: skip it (with a warning) or stop")
+      ->check(CLI::IsMember({"skip", "stop"}))
+      ->capture_default_str();
+  sub->add_flag("--no-native", a->no_native, "do not keep the native-resolution copy (no segmentation crops)");
+  sub->add_option("--ct-window", a->ct_window, "CT HU window mapped to [-1, 1]")->expected(2)->capture_default_str();
+  sub->add_option("--pet-max", a->cfg.settings.normalize.pet_max_suv, "SUV clipped to [0, max]")->capture_default_str();
+  sub->add_option("--pet-transform", a->cfg.settings.normalize.pet_transform,
+                  "PET to [0, 1]: log (log1p(SUV)/log1p(max)) or linear (SUV/max)")
+      ->check(CLI::IsMember({"log", "linear"}))
+      ->capture_default_str();
+  sub->add_flag("--overwrite", a->cfg.overwrite, "rebuild every case (also needed to change the settings of a cache)");
+  sub->callback([a] {
+    a->cfg.settings.size = {a->size[0], a->size[1], a->size[2]};
+    a->cfg.settings.normalize.ct_min_hu = a->ct_window[0];
+    a->cfg.settings.normalize.ct_max_hu = a->ct_window[1];
+    a->cfg.settings.native = !a->no_native;
+    a->cfg.build.on_bad_case = a->on_bad == "skip" ? data::OnBadCase::kSkip : data::OnBadCase::kStop;
+    const data::BuildReport r = io::preprocess_dataset(a->cfg);
+    spdlog::info("cache {}: {} case(s) ({} preprocessed, {} already current{}) in {:.1f} s",
+                 a->cfg.out.string(), r.total_in_cache, r.processed, r.skipped,
+                 r.failed ? ", " + std::to_string(r.failed) + " bad case(s) skipped" : std::string(), r.seconds);
+    if (!r.failures.empty()) {
+      std::string ids;
+      for (const auto& f : r.failures) ids += (ids.empty() ? "" : ", ") + f.first;
+      spdlog::warn("bad case(s) left out of the cache (messages above): {}", ids);
+    }
+  });
+}
+
+}  // namespace fratmae::cli
+#endif

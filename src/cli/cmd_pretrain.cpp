@@ -1,0 +1,78 @@
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "train/pretrainer.h"
+
+namespace fratmae::cli {
+
+namespace {
+extern "C" void on_stop_signal(int sig) { train::stop_request().store(sig); }
+}  // namespace
+
+void add_pretrain(CLI::App& app) {
+  struct Args {
+    train::PretrainConfig cfg;
+    bool resume = false;
+  };
+  auto a = std::make_shared<Args>();
+  train::PretrainConfig& c = a->cfg;
+  CLI::App* sub = app.add_subcommand(
+      "pretrain", "Pre-train FratMAE (or a variant) on a preprocessed cache; writes RUN/config.json, metrics.jsonl, "
+                  "checkpoints/, loss.svg. Ctrl-C or SIGTERM checkpoints and stops; --resume continues exactly");
+  sub->add_option("--cache", c.cache, "preprocessed cache (fratmae preprocess)")->required();
+  sub->add_option("-o,--out", c.out, "run folder")->required();
+  sub->add_flag("--resume", a->resume, "continue the run in --out from its newest checkpoint");
+  sub->add_option("--preset", c.preset, "model size: paper (ViT-B), small, tiny")->capture_default_str();
+  sub->add_option("--method", c.method, "fratmae, fratmae-noalign, mae, mae-align (paper Table 3)")->capture_default_str();
+  sub->add_option("--stack", c.stack, "coronal (whole-body) or axial stacks (paper Table 2)")->capture_default_str();
+  sub->add_option("--stride", c.stride, "k: keep every k-th slice of a k x stack range")->capture_default_str();
+  sub->add_option("--epochs", c.epochs, "epochs (when --steps is 0)")->capture_default_str();
+  sub->add_option("--steps", c.steps, "optimizer steps (0: from --epochs)")->capture_default_str();
+  sub->add_option("--stop-after", c.stop_after, "checkpoint and stop after N steps of this invocation (job time limits)")
+      ->capture_default_str();
+  sub->add_option("--batch", c.batch, "samples per optimizer step")->capture_default_str();
+  sub->add_option("--accum", c.accum, "micro-batches per step (gradient accumulation)")->capture_default_str();
+  sub->add_option("--lr", c.lr, "peak learning rate (AdamW)")->capture_default_str();
+  sub->add_option("--min-lr", c.min_lr, "final learning rate of the cosine schedule")->capture_default_str();
+  sub->add_option("--warmup", c.warmup_fraction, "fraction of steps of linear warm-up")->capture_default_str();
+  sub->add_option("--weight-decay", c.weight_decay, "AdamW weight decay on weight matrices")->capture_default_str();
+  sub->add_option("--clip-grad", c.clip_grad, "max gradient norm (0: off)")->capture_default_str();
+  sub->add_option("--seed", c.seed, "seed of every random choice")->capture_default_str();
+  sub->add_option("--log-every", c.log_every, "steps between metrics lines")->capture_default_str();
+  sub->add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  sub->add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--bf16", c.bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
+  sub->add_option("--workers", c.workers, "data-loading threads")->capture_default_str();
+  sub->add_option("--augment", c.augment, "flips and intensity jitter (true/false)")->capture_default_str();
+  sub->add_option("--clip-weights", c.clip_weights, "pretrained CLIP text weights (.safetensors, open_clip or HF names)");
+  sub->callback([a] {
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    const train::PretrainResult r = train::pretrain(a->cfg, a->resume);
+    spdlog::info("pretrain: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,
+                 r.total_steps, r.first_loss, r.last_loss, a->cfg.out);
+    if (r.interrupted) std::exit(128 + train::stop_request().load());
+  });
+}
+
+void add_export(CLI::App& app) {
+  struct Args {
+    std::string run, out;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand(
+      "export", "Write a run's PET and CT encoders (and text encoder) as one safetensors file for fine-tuning "
+                "and for PyTorch users");
+  sub->add_option("--run", a->run, "pre-training run folder")->required();
+  sub->add_option("-o,--out", a->out, "output .safetensors file")->required();
+  sub->callback([a] {
+    train::export_encoders(a->run, a->out);
+    spdlog::info("wrote {}", a->out);
+  });
+}
+
+}  // namespace fratmae::cli

@@ -1,0 +1,199 @@
+#include "data/cache.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "data/cache_format.h"
+#include "data/mapped_file.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::data {
+
+namespace {
+
+at::ScalarType dtype_of(const std::string& name, const fs::path& file) {
+  if (name == "int16") return at::kShort;
+  if (name == "uint8") return at::kByte;
+  if (name == "int32") return at::kInt;
+  throw FileError(file, "unknown array type '" + name + "' in the cache index");
+}
+
+Geometry geometry_from(const json& j) {
+  Geometry g;
+  if (j.is_null()) return g;
+  g.size = j.at("size").get<std::array<int64_t, 3>>();
+  g.spacing = j.at("spacing").get<std::array<double, 3>>();
+  g.origin = j.at("origin").get<std::array<double, 3>>();
+  g.direction = j.at("direction").get<std::array<double, 9>>();
+  return g;
+}
+
+}  // namespace
+
+std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
+  const fs::path index_path = dir / kCacheIndexName;
+  std::error_code ec;
+  if (!fs::exists(index_path, ec))
+    throw FileError(dir, std::string("is not a fratmae cache (no ") + kCacheIndexName +
+                             "); make one with: fratmae preprocess --data DATA --out " + dir.string());
+  std::shared_ptr<Cache> cache(new Cache());
+  cache->dir_ = dir;
+  try {
+    cache->index_ = json::parse(read_file(index_path));
+  } catch (const json::exception& e) {
+    throw FileError(index_path, std::string("is not valid JSON: ") + e.what());
+  }
+  const json& index = cache->index_;
+  if (index.value("format", "") != "fratmae-cache")
+    throw FileError(index_path, "is not a fratmae cache index");
+  const int version = index.value("format_version", 0);
+  if (version != kCacheFormatVersion)
+    throw FileError(index_path, "cache format version " + std::to_string(version) + ", this fratmae reads version " +
+                                    std::to_string(kCacheFormatVersion) + "; rebuild it with fratmae preprocess --overwrite");
+  try {
+    cache->settings_ = CacheSettings::from_json(index.at("settings"));
+    const json& list = index.at("cases");
+    const int64_t n = static_cast<int64_t>(list.size());
+    cache->text_ids_ = at::zeros({n, 77}, at::kLong);         // (N, 77)
+    cache->stage_labels_ = at::full({n}, -1, at::kLong);      // (N)
+    for (int64_t i = 0; i < n; ++i) {
+      const json& rec = list[i];
+      CachedCase c;
+      c.id = rec.at("id").get<std::string>();
+      c.meta = CaseMeta::from_json(rec.at("meta"));
+      c.prompt = rec.at("prompt").get<std::string>();
+      const std::vector<int64_t> ids = rec.at("text_ids").get<std::vector<int64_t>>();
+      if (ids.size() != 77) throw FileError(index_path, "case " + c.id + ": text_ids must have 77 entries");
+      c.text_ids = at::tensor(ids, at::kLong);
+      cache->text_ids_[i].copy_(c.text_ids);
+      c.stage_label = rec.at("stage_label").get<int64_t>();
+      cache->stage_labels_[i] = c.stage_label;
+      c.wb_spacing = rec.at("wb_spacing_mm").get<std::array<double, 3>>();
+      c.nat_spacing = rec.at("native_spacing_mm").get<std::array<double, 3>>();
+      c.source_geometry = geometry_from(rec.at("source").value("geometry", json()));
+      c.record = rec;
+
+      const fs::path file = dir / rec.at("file").get<std::string>();
+      if (!fs::exists(file, ec))
+        throw FileError(file, "case file is missing: the cache is incomplete; run fratmae preprocess again");
+      auto map = std::make_shared<MappedFile>(file);
+      const int64_t expect = rec.at("file_bytes").get<int64_t>();
+      if (static_cast<int64_t>(map->size()) != expect)
+        throw FileError(file, "has " + std::to_string(map->size()) + " bytes, the index says " + std::to_string(expect) +
+                                  ": truncated or replaced; run fratmae preprocess again");
+      for (const auto& [name, a] : rec.at("arrays").items()) {
+        const at::ScalarType t = dtype_of(a.at("dtype").get<std::string>(), file);
+        const std::vector<int64_t> shape = a.at("shape").get<std::vector<int64_t>>();
+        const int64_t offset = a.at("offset").get<int64_t>();
+        int64_t numel = 1;
+        for (int64_t s : shape) numel *= s;
+        if (offset < 0 || offset + numel * static_cast<int64_t>(c10::elementSize(t)) > expect)
+          throw FileError(file, "array " + name + " lies outside the file; rebuild the cache");
+        // Read-only view of the mapping; the deleter keeps the mapping alive.
+        void* ptr = const_cast<uint8_t*>(map->data() + offset);
+        at::Tensor v = at::from_blob(ptr, shape, [map](void*) {}, at::TensorOptions().dtype(t));
+        if (name == "wb_ct") c.wb_ct = v;
+        else if (name == "wb_pet") c.wb_pet = v;
+        else if (name == "wb_seg") c.wb_seg = v;
+        else if (name == "nat_ct") c.nat_ct = v;
+        else if (name == "nat_pet") c.nat_pet = v;
+        else if (name == "nat_seg") c.nat_seg = v;
+        else if (name == "lesion_voxels") c.lesion_voxels = v;
+      }
+      if (!c.wb_ct.defined() || !c.wb_pet.defined())
+        throw FileError(index_path, "case " + c.id + " has no whole-body arrays; rebuild the cache");
+      if (!c.lesion_voxels.defined()) c.lesion_voxels = at::zeros({0, 3}, at::kInt);
+      cache->cases_.push_back(std::move(c));
+    }
+  } catch (const json::exception& e) {
+    throw FileError(index_path, std::string("malformed cache index (") + e.what() + "); rebuild it with fratmae preprocess --overwrite");
+  }
+  return cache;
+}
+
+const CachedCase& Cache::at(int64_t i) const {
+  if (i < 0 || i >= size())
+    throw Error("cache " + dir_.string() + ": case index " + std::to_string(i) + " out of range (" +
+                std::to_string(size()) + " cases)");
+  return cases_[static_cast<size_t>(i)];
+}
+
+int64_t Cache::find(const std::string& id) const {
+  for (size_t i = 0; i < cases_.size(); ++i)
+    if (cases_[i].id == id) return static_cast<int64_t>(i);
+  return -1;
+}
+
+std::vector<std::string> Cache::ids() const {
+  std::vector<std::string> out;
+  for (const CachedCase& c : cases_) out.push_back(c.id);
+  return out;
+}
+
+int64_t Cache::bytes(bool with_native) const {
+  int64_t b = 0;
+  auto add = [&](const at::Tensor& t) {
+    if (t.defined()) b += t.numel() * static_cast<int64_t>(t.element_size());
+  };
+  for (const CachedCase& c : cases_) {
+    add(c.wb_ct);
+    add(c.wb_pet);
+    add(c.wb_seg);
+    if (with_native) {
+      add(c.nat_ct);
+      add(c.nat_pet);
+      add(c.nat_seg);
+    }
+  }
+  return b;
+}
+
+std::shared_ptr<Cache> Cache::to_device(const at::Device& device, bool with_native) const {
+  std::shared_ptr<Cache> out(new Cache(*this));
+  out->device_ = device;
+  const int64_t n = size();
+  const auto& s = settings_.size;
+  bool all_seg = n > 0;
+  for (const CachedCase& c : cases_) all_seg = all_seg && c.wb_seg.defined();
+  try {
+    const auto opt = at::TensorOptions().device(device);
+    out->wb_ct_all_ = at::empty({n, s[0], s[1], s[2]}, opt.dtype(at::kShort));   // (N, H, W, D)
+    out->wb_pet_all_ = at::empty({n, s[0], s[1], s[2]}, opt.dtype(at::kShort));  // (N, H, W, D)
+    if (all_seg) out->wb_seg_all_ = at::empty({n, s[0], s[1], s[2]}, opt.dtype(at::kByte));
+    for (int64_t i = 0; i < n; ++i) {
+      CachedCase& c = out->cases_[static_cast<size_t>(i)];
+      out->wb_ct_all_[i].copy_(c.wb_ct);
+      out->wb_pet_all_[i].copy_(c.wb_pet);
+      c.wb_ct = out->wb_ct_all_[i];
+      c.wb_pet = out->wb_pet_all_[i];
+      if (all_seg) {
+        out->wb_seg_all_[i].copy_(c.wb_seg);
+        c.wb_seg = out->wb_seg_all_[i];
+      } else if (c.wb_seg.defined()) {
+        c.wb_seg = c.wb_seg.to(device);
+      }
+      auto move = [&](at::Tensor& t) {
+        if (t.defined()) t = with_native ? t.to(at::TensorOptions().device(device), /*non_blocking=*/false, /*copy=*/true)
+                                : at::Tensor();
+      };
+      move(c.nat_ct);
+      move(c.nat_pet);
+      move(c.nat_seg);
+      c.lesion_voxels = c.lesion_voxels.clone();  // small; stays on the CPU for sampling
+      c.text_ids = c.text_ids.to(device);
+    }
+    out->text_ids_ = text_ids_.to(device);
+    out->stage_labels_ = stage_labels_.to(device);
+  } catch (const c10::Error& e) {
+    throw Error("cache " + dir_.string() + ": cannot hold " + std::to_string(bytes(with_native) >> 20) +
+                " MiB of images on " + device.str() + " (" + e.what_without_backtrace() +
+                "); use the CPU loader (worker threads) instead, or leave out the native copies");
+  }
+  spdlog::debug("cache {}: {} cases, {} MiB on {}", dir_.string(), n, bytes(with_native) >> 20, device.str());
+  return out;
+}
+
+}  // namespace fratmae::data

@@ -1,0 +1,319 @@
+#include "data/cache_writer.h"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <exception>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "data/cache_format.h"
+#include "fratmae/version.h"
+#include "text/clip_tokenizer.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::data {
+
+namespace {
+
+json geometry_json(const Geometry& g) {
+  return {{"size", g.size},
+          {"spacing", g.spacing},
+          {"origin", g.origin},
+          {"direction", g.direction},
+          {"orientation", g.orientation_code()}};
+}
+
+const char* dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kShort: return "int16";
+    case at::kByte: return "uint8";
+    case at::kInt: return "int32";
+    default: throw Error("cache: internal error, unsupported array type");
+  }
+}
+
+// Writes `arrays` back to back (64-byte aligned) into `path`; returns the "arrays" record and
+// the file size.
+std::pair<json, int64_t> write_arrays(const fs::path& path,
+                                      const std::vector<std::pair<std::string, at::Tensor>>& arrays,
+                                      const fs::path& shown_as) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw FileError(shown_as, "cannot create (no permission, or disk full?)");
+  json rec = json::object();
+  int64_t pos = 0;
+  static const char zeros[kCacheAlignment] = {};
+  for (const auto& [name, t0] : arrays) {
+    const at::Tensor t = t0.cpu().contiguous();
+    const int64_t pad = (kCacheAlignment - pos % kCacheAlignment) % kCacheAlignment;
+    f.write(zeros, pad);
+    pos += pad;
+    const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+    f.write(static_cast<const char*>(t.data_ptr()), bytes);
+    rec[name] = {{"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"offset", pos}};
+    pos += bytes;
+  }
+  f.close();
+  if (!f) throw FileError(shown_as, "cannot write (disk full?)");
+  return {rec, pos};
+}
+
+bool file_intact(const fs::path& dir, const json& rec) {
+  std::error_code ec;
+  const fs::path p = dir / rec.value("file", "");
+  const auto size = fs::file_size(p, ec);
+  return !ec && static_cast<int64_t>(size) == rec.value("file_bytes", int64_t{-1});
+}
+
+}  // namespace
+
+CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
+                         const fs::path& clip_vocab)
+    : dir_(std::move(dir)), settings_(std::move(settings)), hash_(settings_.hash()),
+      last_checkpoint_(std::chrono::steady_clock::now()) {
+  settings_.validate();
+  std::error_code ec;
+  const fs::path index_path = dir_ / kCacheIndexName;
+  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
+    throw FileError(dir_, "exists and is not a folder; choose another --out");
+  if (fs::exists(index_path, ec)) {
+    json index;
+    try {
+      index = json::parse(read_file(index_path));
+    } catch (const json::exception& e) {
+      if (!overwrite)
+        throw FileError(index_path, std::string("is not valid JSON (") + e.what() +
+                                        "); pass --overwrite to rebuild the cache");
+    }
+    if (!overwrite && index.value("format", "") != "fratmae-cache")
+      throw FileError(index_path, "is not a fratmae cache index; choose another --out");
+    if (!overwrite && index.value("settings_hash", "") != hash_)
+      throw FileError(dir_, "this cache was made with other settings (" +
+                                index.value("settings", json::object()).dump() +
+                                "); pass --overwrite to rebuild it with the new ones, or choose another --out");
+    if (!overwrite)
+      for (const json& rec : index.value("cases", json::array()))
+        existing_[rec.at("id").get<std::string>()] = rec;
+  } else if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec) && !overwrite) {
+    throw FileError(dir_, "is a non-empty folder without " + std::string(kCacheIndexName) +
+                              ", so not a fratmae cache; choose an empty or new --out");
+  }
+  fs::create_directories(dir_ / kCacheCasesDir, ec);
+  if (ec) throw FileError(dir_ / kCacheCasesDir, "cannot create folder: " + ec.message());
+  tokenizer_ = std::make_unique<text::ClipTokenizer>(clip_vocab.empty() ? text::default_clip_vocab_path() : clip_vocab);
+}
+
+CacheWriter::~CacheWriter() = default;
+
+int64_t CacheWriter::added() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return added_;
+}
+
+int64_t CacheWriter::kept() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return kept_;
+}
+
+std::string CacheWriter::file_name(const std::string& id) const {
+  std::string safe;
+  for (char c : id) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  if (safe != id || safe.empty() || safe[0] == '.') {
+    // Keep names unique when characters were replaced.
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ull;
+    safe += "_" + std::to_string(h % 100000000);
+  }
+  return std::string(kCacheCasesDir) + "/" + safe + ".bin";
+}
+
+bool CacheWriter::is_current(const std::string& id, const std::string& signature) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = existing_.find(id);
+  if (it == existing_.end()) return false;
+  const json& rec = it->second;
+  return rec.value("settings_hash", "") == hash_ &&
+         rec.value("source", json::object()).value("signature", "") == signature &&
+         file_intact(dir_, rec);
+}
+
+void CacheWriter::keep(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = existing_.find(id);
+  if (it == existing_.end()) throw Error("cache: case " + id + " is not in the cache, so cannot be kept");
+  next_[id] = it->second;
+  ++kept_;
+}
+
+void CacheWriter::add_case(const CaseArrays& c, const std::string& signature) {
+  const std::string& id = c.meta.id;
+  if (id.empty()) throw Error("cache: a case has an empty id");
+  PreprocessedCase p = preprocess_case(c, settings_, tokenizer_->tokenize_padded(make_prompt(c.meta)));
+
+  std::vector<std::pair<std::string, at::Tensor>> arrays{{"wb_ct", p.wb_ct}, {"wb_pet", p.wb_pet}};
+  if (p.wb_seg.defined()) arrays.emplace_back("wb_seg", p.wb_seg);
+  if (p.nat_ct.defined()) {
+    arrays.emplace_back("nat_ct", p.nat_ct);
+    arrays.emplace_back("nat_pet", p.nat_pet);
+    if (p.nat_seg.defined()) arrays.emplace_back("nat_seg", p.nat_seg);
+  }
+  arrays.emplace_back("lesion_voxels", p.lesion_voxels);
+
+  const std::string file = file_name(id);
+  StagedOutputs out(dir_ / kCacheCasesDir, /*overwrite=*/true);
+  const fs::path final_name = fs::path(file).filename();
+  auto [arrays_rec, bytes] = write_arrays(out.stage(final_name.string()), arrays, dir_ / file);
+  out.commit();
+
+  json source = c.sources;
+  source["geometry"] = geometry_json(c.source_geometry);
+  source["signature"] = signature;
+  json rec = {{"id", id},
+              {"meta", p.meta.to_json()},
+              {"prompt", p.prompt},
+              {"text_ids", p.text_ids},
+              {"stage_label", stage_label(p.meta.stage)},
+              {"file", file},
+              {"file_bytes", bytes},
+              {"arrays", arrays_rec},
+              {"wb_spacing_mm", p.wb_spacing},
+              {"native_shape", c.ct.sizes().vec()},
+              {"native_spacing_mm", p.nat_spacing},
+              {"has_seg", c.seg.defined()},
+              {"lesion_voxel_count", p.lesion_voxel_count},
+              {"source", source},
+              {"settings_hash", hash_}};
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [other, r] : next_)
+    if (other != id && r.value("file", "") == file)
+      throw Error("cache: cases '" + id + "' and '" + other + "' map to the same file name; rename one");
+  next_[id] = std::move(rec);
+  ++added_;
+  // A long run writes its index now and then, so that an interrupted run is resumed.
+  if (std::chrono::steady_clock::now() - last_checkpoint_ > std::chrono::seconds(10)) checkpoint_locked();
+}
+
+json CacheWriter::index_json(const std::map<std::string, json>& cases) const {
+  json list = json::array();
+  for (const auto& [id, rec] : cases) list.push_back(rec);
+  return {{"format", "fratmae-cache"},
+          {"format_version", kCacheFormatVersion},
+          {"fratmae_version", FRATMAE_VERSION},
+          {"layout", "[H, W, D] = [anterior->posterior, right->left, superior->inferior]"},
+          {"settings", settings_.to_json()},
+          {"settings_hash", hash_},
+          {"cases", list}};
+}
+
+void CacheWriter::checkpoint_locked() {
+  std::map<std::string, json> all = existing_;
+  for (const auto& [id, rec] : next_) all[id] = rec;
+  write_file_atomic(dir_ / kCacheIndexName, index_json(all).dump(1) + "\n");
+  existing_ = std::move(all);
+  last_checkpoint_ = std::chrono::steady_clock::now();
+}
+
+void CacheWriter::checkpoint() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  checkpoint_locked();
+}
+
+int64_t CacheWriter::commit() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_file_atomic(dir_ / kCacheIndexName, index_json(next_).dump(1) + "\n");
+  std::set<std::string> listed;
+  for (const auto& [id, rec] : next_) listed.insert(fs::path(rec.value("file", "")).filename().string());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_ / kCacheCasesDir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.path().extension() == ".bin" && !listed.count(name)) fs::remove(e.path(), ec);
+  }
+  existing_ = next_;
+  return static_cast<int64_t>(next_.size());
+}
+
+BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, const BuildOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    std::set<std::string> ids;
+    for (const CaseJob& j : jobs)
+      if (!ids.insert(j.id).second) throw Error("preprocess: case id '" + j.id + "' appears twice in the dataset");
+  }
+  BuildReport report;
+  std::vector<const CaseJob*> todo;
+  for (const CaseJob& j : jobs) {
+    if (writer.is_current(j.id, j.signature)) {
+      writer.keep(j.id);
+      ++report.skipped;
+    } else {
+      todo.push_back(&j);
+    }
+  }
+  if (report.skipped)
+    spdlog::info("preprocess: {} case(s) already in {} with these settings, skipped", report.skipped,
+                 writer.dir().string());
+
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n_workers = static_cast<int>(std::min<int64_t>(opt.workers > 0 ? opt.workers : cores,
+                                                           static_cast<int64_t>(todo.size())));
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::exception_ptr failure;
+  std::unique_ptr<Progress> progress;
+  if (opt.show_progress && !todo.empty())
+    progress = std::make_unique<Progress>("preprocess", static_cast<int64_t>(todo.size()), "cases");
+  auto work = [&] {
+    at::set_num_threads(1);  // one case per thread; parallelism comes from the cases
+    for (;;) {
+      if (stop) return;
+      const size_t i = next.fetch_add(1);
+      if (i >= todo.size()) return;
+      const CaseJob& job = *todo[i];
+      try {
+        CaseArrays c = job.load();
+        if (c.meta.id.empty()) c.meta.id = job.id;
+        if (c.meta.id != job.id) throw Error("case " + job.id + ": loader returned case '" + c.meta.id + "'");
+        writer.add_case(c, job.signature);
+        std::lock_guard<std::mutex> lock(mutex);
+        ++report.processed;
+      } catch (const std::exception& e) {
+        std::string msg = e.what();
+        if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
+        if (msg.find(job.id) == std::string::npos) msg = "case " + job.id + ": " + msg;
+        std::lock_guard<std::mutex> lock(mutex);
+        ++report.failed;
+        report.failures.emplace_back(job.id, msg);
+        if (opt.on_bad_case == OnBadCase::kStop) {
+          if (!failure) failure = std::make_exception_ptr(Error(msg + " (--on-bad-case skip leaves it out)"));
+          stop = true;
+        } else {
+          spdlog::warn("skipping {}", msg);
+        }
+      }
+      if (progress) progress->advance(1);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 0; w < n_workers; ++w) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  if (progress) progress->finish();
+  if (failure) {
+    writer.checkpoint();  // the cases finished so far are reused by the next run
+    std::rethrow_exception(failure);
+  }
+  report.total_in_cache = writer.commit();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace fratmae::data

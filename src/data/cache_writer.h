@@ -1,0 +1,107 @@
+// Writing the preprocessed cache (format: data/cache_format.h), incrementally and in parallel.
+//
+//   data::CacheWriter w(dir, settings);              // creates dir or opens its index.json
+//   for (...) w.add_case(case_arrays, signature);    // thread-safe; one file per case, atomic
+//   w.commit();                                      // index.json, atomically
+//
+// build_cache() runs a list of CaseJobs over worker threads with progress and ETA, skipping
+// cases already in the cache with the same settings and source signature.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "data/case_arrays.h"
+#include "data/preprocess.h"
+
+namespace fratmae::text {
+class ClipTokenizer;
+}
+
+namespace fratmae::data {
+
+class CacheWriter {
+ public:
+  /// Opens `dir` as a cache: creates it, or reads the index.json there. An existing cache
+  /// made with other settings, or a non-empty folder that is not a cache, is an error naming
+  /// the folder unless `overwrite` (then every case is rebuilt). `clip_vocab` empty: CLIP's
+  /// default vocabulary (text/clip_tokenizer.h).
+  CacheWriter(std::filesystem::path dir, CacheSettings settings, bool overwrite = false,
+              const std::filesystem::path& clip_vocab = {});
+  ~CacheWriter();
+  CacheWriter(const CacheWriter&) = delete;
+  CacheWriter& operator=(const CacheWriter&) = delete;
+
+  /// True when case `id` is in the cache with these settings and this source `signature` and
+  /// its file is intact (then keep() it instead of adding it again).
+  bool is_current(const std::string& id, const std::string& signature) const;
+  /// Keep an existing case as it is in the next index.
+  void keep(const std::string& id);
+  /// Validate, preprocess and write one case (thread-safe). Throws fratmae::Error naming the
+  /// case. `signature` identifies the inputs (paths, sizes, times, metadata) for is_current().
+  void add_case(const CaseArrays& c, const std::string& signature = "");
+  /// Write index.json (atomically) listing every kept and added case, sorted by id; case
+  /// files no longer listed are removed. Returns the number of cases listed.
+  int64_t commit();
+  /// Write index.json with the cases found on disk plus those added so far (no file removed):
+  /// what an interrupted or stopped run leaves, so that the next run resumes.
+  void checkpoint();
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const CacheSettings& settings() const { return settings_; }
+  int64_t added() const;
+  int64_t kept() const;
+
+ private:
+  nlohmann::json index_json(const std::map<std::string, nlohmann::json>& cases) const;
+  void checkpoint_locked();
+  std::string file_name(const std::string& id) const;
+
+  std::filesystem::path dir_;
+  CacheSettings settings_;
+  std::string hash_;
+  std::unique_ptr<text::ClipTokenizer> tokenizer_;
+  mutable std::mutex mutex_;
+  std::map<std::string, nlohmann::json> existing_;  // records of the index found on disk
+  std::map<std::string, nlohmann::json> next_;      // records of the index to write
+  int64_t added_ = 0, kept_ = 0;
+  std::chrono::steady_clock::time_point last_checkpoint_;
+};
+
+/// One case for build_cache: how to load it, and what identifies its inputs.
+struct CaseJob {
+  std::string id;
+  std::string signature;  // changes whenever the inputs change
+  std::function<CaseArrays()> load;  // reads the case; throws fratmae::Error naming it
+};
+
+enum class OnBadCase { kSkip, kStop };
+
+struct BuildOptions {
+  int workers = 0;                     // cases at once; 0 = one per core
+  OnBadCase on_bad_case = OnBadCase::kStop;
+  bool show_progress = true;
+};
+
+struct BuildReport {
+  int64_t processed = 0, skipped = 0, failed = 0, total_in_cache = 0;
+  std::vector<std::pair<std::string, std::string>> failures;  // (case, message)
+  double seconds = 0;
+};
+
+/// Run `jobs` into `writer` (incremental: cases that are current are kept, not reloaded) and
+/// commit. Each worker thread runs LibTorch single-threaded. A case that fails is logged with
+/// its message and skipped (kSkip) or stops the run with that message (kStop); with kStop
+/// nothing is committed, but finished case files stay for the next run's incremental reuse.
+/// Duplicate ids are an error.
+BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, const BuildOptions& opt);
+
+}  // namespace fratmae::data

@@ -1,0 +1,134 @@
+#include "train/checkpoint.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "core/safetensors.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::train {
+
+uint32_t file_crc32(const fs::path& file) {
+  std::ifstream f(file, std::ios::binary);
+  if (!f) throw FileError(file, "cannot open");
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = f.gcount();
+    if (n > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+namespace {
+std::map<std::string, at::Tensor> state_tensors(torch::nn::Module& m) {
+  std::map<std::string, at::Tensor> t;
+  for (const auto& p : m.named_parameters()) t[p.key()] = p.value().detach();
+  for (const auto& b : m.named_buffers()) t[b.key()] = b.value().detach();
+  return t;
+}
+}  // namespace
+
+fs::path save_checkpoint(const fs::path& run, torch::nn::Module& module, torch::optim::Optimizer& opt,
+                         const CheckpointState& state) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step_%07lld", static_cast<long long>(state.step));
+  const fs::path root = run / "checkpoints", final_dir = root / name,
+                 tmp = root / (".tmp-" + std::to_string(::getpid()) + "-" + name);
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw FileError(tmp, "cannot create checkpoint folder: " + ec.message());
+  try {
+    save_safetensors(tmp / "model.safetensors", state_tensors(module), {{"format", "fratmae"}, {"step", std::to_string(state.step)}});
+    torch::save(opt, (tmp / "optimizer.pt").string());
+    json files;
+    for (const char* f : {"model.safetensors", "optimizer.pt"})
+      files[f] = {{"bytes", fs::file_size(tmp / f)}, {"crc32", file_crc32(tmp / f)}};
+    const json st = {{"format_version", 1}, {"step", state.step}, {"model", state.model}, {"extra", state.extra}, {"files", files}};
+    write_file_atomic(tmp / "state.json", st.dump(2) + "\n");
+    fs::remove_all(final_dir, ec);
+    fs::rename(tmp, final_dir, ec);
+    if (ec) throw FileError(final_dir, "cannot move checkpoint into place: " + ec.message());
+    write_file_atomic(root / "latest", std::string(name) + "\n");
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return final_dir;
+}
+
+std::optional<fs::path> latest_checkpoint(const fs::path& run) {
+  const fs::path p = run / "checkpoints" / "latest";
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return std::nullopt;
+  std::string name = read_file(p);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (name.empty() || name.find('/') != std::string::npos)
+    throw FileError(p, "does not name a checkpoint; delete it or restore it");
+  return run / "checkpoints" / name;
+}
+
+namespace {
+json verified_state(const fs::path& dir) {
+  const fs::path sj = dir / "state.json";
+  std::error_code ec;
+  if (!fs::exists(sj, ec)) throw FileError(dir, "not a complete checkpoint (no state.json)");
+  json st;
+  try {
+    st = json::parse(read_file(sj));
+  } catch (const json::exception& e) {
+    throw FileError(sj, std::string("corrupt checkpoint state: ") + e.what());
+  }
+  if (st.value("format_version", 0) != 1) throw FileError(sj, "unknown checkpoint format version");
+  for (const char* f : {"model.safetensors", "optimizer.pt"}) {
+    const fs::path p = dir / f;
+    if (!fs::exists(p, ec)) throw FileError(p, "missing from the checkpoint");
+    const auto& rec = st["files"][f];
+    if (fs::file_size(p) != rec["bytes"].get<uint64_t>())
+      throw FileError(p, "has " + std::to_string(fs::file_size(p)) + " bytes, the checkpoint recorded " +
+                             std::to_string(rec["bytes"].get<uint64_t>()) + " (truncated or replaced)");
+    if (file_crc32(p) != rec["crc32"].get<uint32_t>()) throw FileError(p, "checksum mismatch: the file is corrupt");
+  }
+  return st;
+}
+}  // namespace
+
+CheckpointState load_checkpoint(const fs::path& dir, torch::nn::Module& module, torch::optim::Optimizer& opt,
+                                const json& expected_model) {
+  const json st = verified_state(dir);
+  if (st["model"] != expected_model)
+    throw FileError(dir, "was written for a different model configuration (" + st["model"].dump() +
+                             "); resume with the run's own settings or start a new --out");
+  SafetensorsFile weights = load_safetensors(dir / "model.safetensors");
+  std::map<std::string, at::Tensor> dest;
+  for (const auto& p : module.named_parameters()) dest[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) dest[b.key()] = b.value();
+  load_into(dest, weights, (dir / "model.safetensors").string(), /*strict=*/true);
+  try {
+    torch::load(opt, (dir / "optimizer.pt").string());
+  } catch (const c10::Error& e) {
+    throw FileError(dir / "optimizer.pt", std::string("cannot load optimizer state: ") + e.what_without_backtrace());
+  }
+  CheckpointState s;
+  s.step = st["step"];
+  s.model = st["model"];
+  s.extra = st["extra"];
+  return s;
+}
+
+std::map<std::string, at::Tensor> load_checkpoint_weights(const fs::path& dir) {
+  verified_state(dir);
+  return load_safetensors(dir / "model.safetensors").tensors;
+}
+
+}  // namespace fratmae::train

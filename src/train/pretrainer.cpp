@@ -1,0 +1,289 @@
+#include "train/pretrainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/safetensors.h"
+#include "core/torch_compat.h"
+#include "data/cache.h"
+#include "data/crops.h"
+#include "data/loader.h"
+#include "model/fratmae.h"
+#include "model/text_encoder.h"
+#include "train/checkpoint.h"
+#include "train/schedule.h"
+#include "viz/plot.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::train {
+
+std::atomic<int>& stop_request() {
+  static std::atomic<int> flag{0};
+  return flag;
+}
+
+namespace {
+
+// Weight decay on matrices only (not on biases, norms, tokens or the temperature).
+std::vector<torch::optim::OptimizerParamGroup> param_groups(model::FratMae& m, double wd) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (const auto& p : m->named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
+                        p.key().find("positional_embedding") == std::string::npos;
+    (matrix ? decay : no_decay).push_back(p.value());
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(wd)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(0.0)));
+  return groups;
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+std::vector<json> read_metrics(const fs::path& p, int64_t before_step) {
+  std::vector<json> out;
+  std::ifstream f(p);
+  for (std::string line; std::getline(f, line);) {
+    if (line.empty()) continue;
+    try {
+      json j = json::parse(line);
+      if (j.value("step", int64_t{0}) <= before_step) out.push_back(j);
+    } catch (const json::exception&) {
+      break;  // a torn last line from a crash
+    }
+  }
+  return out;
+}
+
+void write_plot(const fs::path& run, const std::vector<json>& metrics, const std::string& title) {
+  std::vector<viz::Series> series{{"loss (total)", {}, {}}, {"reconstruction MSE (eq. 3)", {}, {}}};
+  const bool align = !metrics.empty() && metrics.front().contains("infonce");
+  if (align) series.push_back({"InfoNCE (eq. 4)", {}, {}});
+  for (const json& m : metrics) {
+    const double s = m["step"].get<double>();
+    series[0].x.push_back(s);
+    series[0].y.push_back(m["loss"]);
+    series[1].x.push_back(s);
+    series[1].y.push_back(m["mse"]);
+    if (align) {
+      series[2].x.push_back(s);
+      series[2].y.push_back(m["infonce"]);
+    }
+  }
+  viz::write_line_plot(run / "loss.svg", title, "optimizer step", series);
+}
+
+}  // namespace
+
+PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
+  cfg.validate();
+  const fs::path run(cfg.out);
+  std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
+
+  // Crops and the model's input shape follow from the preset, the stack and the cache.
+  model::ModelConfig mc = model::ModelConfig::preset_config(cfg.preset, cfg.method);
+  data::LoaderConfig lc = data::LoaderConfig::pretraining(cfg.batch / cfg.accum, cfg.seed);
+  lc.crop.kind = cfg.stack == "axial" ? data::CropKind::kAxial : data::CropKind::kCoronal;
+  lc.crop.slices = cfg.stack == "axial" ? mc.input[2] : mc.input[0];
+  lc.crop.stride = cfg.stride;
+  lc.augment.enabled = cfg.augment;
+  lc.workers = cfg.workers;
+  const std::array<int64_t, 3> wb = cache->settings().size;  // whole-body (H, W, D)
+  mc.input = data::crop_shape(lc.crop, wb);
+  try {
+    mc.validate();
+  } catch (const Error& e) {
+    throw Error(std::string("pretrain: the cache's whole-body size ") + std::to_string(wb[0]) + " x " +
+                std::to_string(wb[1]) + " x " + std::to_string(wb[2]) + " gives " + cfg.stack + " stacks of " +
+                std::to_string(mc.input[0]) + " x " + std::to_string(mc.input[1]) + " x " + std::to_string(mc.input[2]) +
+                ", which the '" + cfg.preset + "' preset cannot take (" + e.what() +
+                "); re-run `fratmae preprocess` with --size multiples of " + std::to_string(mc.patch));
+  }
+
+  // Run directory and resolved configuration.
+  std::error_code ec;
+  const bool has_config = fs::exists(run / "config.json", ec);
+  if (has_config && !resume)
+    throw FileError(run, "already holds a run; pass --resume to continue it or choose another --out");
+  if (!has_config && resume) throw FileError(run, "holds no run to resume (no config.json)");
+  fs::create_directories(run, ec);
+  if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
+  const json resolved = {{"train", cfg.to_json()},
+                         {"model", mc.to_json()},
+                         {"crop", lc.crop.to_string()},
+                         {"cache", {{"path", cfg.cache}, {"cases", cache->size()}, {"whole_body_size", wb}}}};
+  if (resume) {
+    const json old = json::parse(read_file(run / "config.json"));
+    json a = old["train"], b = resolved["train"];
+    for (const char* k : {"steps", "stop_after", "epochs", "checkpoint_every", "log_every", "workers", "out", "cache", "device"}) {
+      a.erase(k);
+      b.erase(k);
+    }
+    if (a != b || old["model"] != resolved["model"])
+      throw FileError(run / "config.json", "the run was started with different settings; resume with the same "
+                                           "preset, method, stack, batch and optimizer settings");
+  }
+  write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
+
+  const torch::Device device(cfg.device);
+  torch::manual_seed(cfg.seed);
+  model::FratMae net(mc);
+  if (!cfg.clip_weights.empty() && net->text_encoder) model::load_clip_text_weights(net->text_encoder, cfg.clip_weights);
+  net->to(device);
+  torch::optim::AdamW opt(param_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}));
+
+  data::BatchLoader loader(cache, data::all_cases(*cache), lc);
+  const int64_t bpe = loader.batches_per_epoch();
+  const int64_t steps_per_epoch = std::max<int64_t>(1, bpe / cfg.accum);
+  const int64_t total = cfg.steps > 0 ? cfg.steps : cfg.epochs * steps_per_epoch;
+  const int64_t warmup = static_cast<int64_t>(cfg.warmup_fraction * static_cast<double>(total));
+
+  PretrainResult result;
+  result.total_steps = total;
+  if (resume) {
+    if (auto ck = latest_checkpoint(run)) {
+      const CheckpointState st = load_checkpoint(*ck, *net, opt, mc.to_json());
+      result.start_step = st.step;
+      spdlog::info("resuming {} from step {} ({})", run.string(), st.step, ck->filename().string());
+    }
+  }
+  std::vector<json> metrics = read_metrics(run / "metrics.jsonl", result.start_step);
+  {
+    std::string kept;
+    for (const json& m : metrics) kept += m.dump() + "\n";
+    write_file_atomic(run / "metrics.jsonl", kept);
+  }
+  std::ofstream metrics_file(run / "metrics.jsonl", std::ios::app);
+
+  spdlog::info("pretrain: {} ({}), {} stacks {}x{}x{}, {} cases, {} steps of {} samples, lr {}, on {}", cfg.method,
+               cfg.preset, cfg.stack, mc.input[0], mc.input[1], mc.input[2], cache->size(), total, cfg.batch, cfg.lr,
+               cfg.device);
+  Progress progress("pretrain", total - result.start_step, "steps");
+  const bool autocast = device.is_cuda() && cfg.bf16;
+  int64_t loader_epoch = -1, loader_next = 0;
+  auto fetch = [&](int64_t micro) {
+    const int64_t epoch = micro / bpe, within = micro % bpe;
+    if (epoch == loader_epoch && within == loader_next) {
+      ++loader_next;
+      if (auto b = loader.next()) return *b;
+    }
+    if (within == 0) {
+      loader.start_epoch(epoch);
+      loader_epoch = epoch;
+      loader_next = 1;
+      if (auto b = loader.next()) return *b;
+    }
+    return loader.batch_at(epoch, within);  // resuming mid-epoch
+  };
+  auto save = [&](int64_t steps_done) {
+    CheckpointState st;
+    st.step = steps_done;
+    st.model = mc.to_json();
+    save_checkpoint(run, *net, opt, st);
+    write_plot(run, metrics, "fratmae pretrain: " + cfg.method + " (" + cfg.preset + ", " + cfg.stack + ")");
+  };
+
+  double sum_loss = 0, sum_mse = 0, sum_align = 0, sum_norm = 0;
+  int64_t interval_steps = 0, interval_samples = 0;
+  auto interval_start = std::chrono::steady_clock::now();
+  const auto t0 = interval_start;
+  int64_t step = result.start_step;
+  for (; step < total; ++step) {
+    const double lr = cosine_lr(step, total, warmup, cfg.lr, cfg.min_lr);
+    set_lr(opt, lr);
+    // Gradients reset to "none" (PyTorch 2's default), not to zero: a decoder that had no part
+    // in a step (its modality was visible) is then left alone by AdamW, and a resumed run,
+    // whose fresh parameters have no gradients yet, behaves exactly like an uninterrupted one.
+    for (auto& p : net->parameters()) p.mutable_grad() = at::Tensor();
+    double step_loss = 0, step_mse = 0, step_align = 0;
+    for (int64_t a = 0; a < cfg.accum; ++a) {
+      const int64_t micro = step * cfg.accum + a;
+      const data::Batch batch = fetch(micro).to(device, true);
+      model::ForwardOptions fo;
+      fo.gen = at::make_generator<at::CPUGeneratorImpl>(data::mix_seed(cfg.seed, static_cast<uint64_t>(micro)));
+      model::FratMaeOutput out;
+      {
+        compat::CudaAutocast ac(autocast);
+        out = net->forward(batch.ct, batch.pet, batch.text_ids, fo);
+      }
+      (out.loss / static_cast<double>(cfg.accum)).backward();
+      step_loss += out.loss.detach().item<double>() / cfg.accum;
+      step_mse += out.mse.detach().item<double>() / cfg.accum;
+      if (out.align.defined()) step_align += out.align.detach().item<double>() / cfg.accum;
+      interval_samples += batch.size();
+    }
+    const double norm = cfg.clip_grad > 0 ? torch::nn::utils::clip_grad_norm_(net->parameters(), cfg.clip_grad) : 0.0;
+    opt.step();
+    sum_loss += step_loss;
+    sum_mse += step_mse;
+    sum_align += step_align;
+    sum_norm += norm;
+    ++interval_steps;
+    progress.advance(1, "loss " + std::to_string(step_loss).substr(0, 6));
+    const bool pause = cfg.stop_after > 0 && step + 1 - result.start_step >= cfg.stop_after && step + 1 < total;
+    const bool last = step + 1 == total, stopping = stop_request().load() != 0 || pause;
+    if ((step + 1) % cfg.log_every == 0 || last || stopping) {
+      const auto now = std::chrono::steady_clock::now();
+      const double secs = std::chrono::duration<double>(now - interval_start).count();
+      json m = {{"step", step + 1},
+                {"epoch", (step * cfg.accum) / bpe},
+                {"loss", sum_loss / interval_steps},
+                {"mse", sum_mse / interval_steps},
+                {"lr", lr},
+                {"grad_norm", sum_norm / interval_steps},
+                {"samples_per_s", secs > 0 ? interval_samples / secs : 0.0},
+                {"elapsed_s", std::chrono::duration<double>(now - t0).count()}};
+      if (mc.context_align()) {
+        m["infonce"] = sum_align / interval_steps;
+        m["temperature"] = std::exp(-net->align->log_inv_tau.item<double>());
+      }
+      metrics_file << m.dump() << "\n" << std::flush;
+      metrics.push_back(m);
+      if (result.first_loss == 0) result.first_loss = m["loss"];
+      result.last_loss = m["loss"];
+      sum_loss = sum_mse = sum_align = sum_norm = 0;
+      interval_steps = interval_samples = 0;
+      interval_start = now;
+    }
+    if ((step + 1) % cfg.checkpoint_every == 0 || last || stopping) save(step + 1);
+    if (stopping) {
+      result.interrupted = stop_request().load() != 0;
+      ++step;
+      if (result.interrupted)
+        spdlog::warn("stopped by signal {} after step {}; checkpoint written, continue with --resume",
+                     stop_request().load(), step);
+      else
+        spdlog::info("paused after step {} (--stop-after); continue with --resume", step);
+      break;
+    }
+  }
+  result.steps_done = step;
+  progress.finish();
+  return result;
+}
+
+void export_encoders(const fs::path& run, const fs::path& out) {
+  const auto ck = latest_checkpoint(run);
+  if (!ck) throw FileError(run, "has no checkpoint to export (run `fratmae pretrain` first)");
+  const auto weights = load_checkpoint_weights(*ck);
+  std::map<std::string, at::Tensor> keep;
+  for (const auto& [name, t] : weights)
+    for (const char* prefix : {"pet_encoder.", "ct_encoder.", "text_encoder.", "align."})
+      if (name.rfind(prefix, 0) == 0) keep[name] = t;
+  const json cfg = json::parse(read_file(run / "config.json"));
+  save_safetensors(out, keep, {{"format", "fratmae-encoders"}, {"model", cfg["model"].dump()},
+                               {"checkpoint", ck->filename().string()}});
+}
+
+}  // namespace fratmae::train

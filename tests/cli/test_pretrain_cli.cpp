@@ -1,0 +1,100 @@
+// `fratmae pretrain` / `fratmae export` as a user runs them, signals included.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "train/checkpoint.h"
+#include "test_util.h"
+
+using namespace fratmae;
+using test::quote;
+using test::run_fratmae;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A small phantom cohort preprocessed for the tiny preset (whole body 32 x 32 x 48).
+const fs::path& tiny_cache() {
+  static test::TempDir dir;
+  static bool built = false;
+  if (!built) {
+    auto r = run_fratmae("phantom --out " + quote(dir / "cohort") + " --cases 4 --seed 2");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = run_fratmae("preprocess --data " + quote(dir / "cohort") + " --out " + quote(dir / "cache") +
+                    " --size 32 32 48 --no-native");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    built = true;
+  }
+  static const fs::path cache = dir / "cache";
+  return cache;
+}
+
+size_t count_lines(const fs::path& p) {
+  std::ifstream f(p);
+  size_t n = 0;
+  for (std::string line; std::getline(f, line);) n += !line.empty();
+  return n;
+}
+
+}  // namespace
+
+TEST(PretrainCli, TermSignalLeavesALoadableCheckpoint) {
+  test::TempDir tmp;
+  const fs::path run = tmp / "run";
+  const std::string cmd = std::string(FRATMAE_BINARY) + " -q pretrain --cache " + quote(tiny_cache()) + " --out " +
+                          quote(run) + " --preset tiny --steps 100000 --checkpoint-every 100000 --batch 2 --workers 1";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > /dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  // Let it train a few steps, then ask it to stop.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (count_lines(run / "metrics.jsonl") < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_GE(count_lines(run / "metrics.jsonl"), 3u);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  const auto ck = train::latest_checkpoint(run);
+  ASSERT_TRUE(ck);
+  const auto weights = train::load_checkpoint_weights(*ck);  // verifies sizes and checksums
+  EXPECT_GT(weights.size(), 10u);
+  const size_t steps = count_lines(run / "metrics.jsonl");
+  EXPECT_EQ(ck->filename().string(), "step_" + std::string(7 - std::to_string(steps).size(), '0') + std::to_string(steps));
+  // It resumes from there and finishes.
+  auto r = run_fratmae("-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(run) +
+                       " --preset tiny --steps " + std::to_string(steps + 2) + " --batch 2 --workers 1 --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_lines(run / "metrics.jsonl"), steps + 2);
+}
+
+TEST(PretrainCli, TrainsResumesAndExports) {
+  test::TempDir tmp;
+  const std::string base = "-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
+                           " --preset tiny --steps 4 --batch 2 --workers 1";
+  auto r = run_fratmae(base + " --stop-after 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_lines(tmp / "run/metrics.jsonl"), 2u);
+  r = run_fratmae(base);
+  EXPECT_NE(r.exit_code, 0) << "the folder already holds a run";
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  r = run_fratmae(base + " --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_lines(tmp / "run/metrics.jsonl"), 4u);
+  r = run_fratmae("export --run " + quote(tmp / "run") + " --out " + quote(tmp / "enc.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "enc.safetensors"));
+  r = run_fratmae("pretrain --cache /no/such/cache --out " + quote(tmp / "x") + " --preset tiny");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("/no/such/cache"), std::string::npos) << r.output;
+}
