@@ -2,6 +2,9 @@
 # Builds bench/data_device_check against the Python PyTorch's LibTorch (CUDA) without CMake's
 # package lookups, then runs it: for GPU machines that have PyTorch but not the Debian
 # packages. Headers of nlohmann-json, spdlog, fmt and zlib come from INCLUDE_DIR.
+# Make INCLUDE_DIR on a Debian machine with the project's dependencies installed:
+#   mkdir -p build-devcheck/include/fratmae && cp -r /usr/include/{nlohmann,spdlog,fmt,zlib.h,zconf.h} \
+#     build-devcheck/include/ && cp build/generated/fratmae/version.h build-devcheck/include/fratmae/
 # Usage: bench/device_check.sh [INCLUDE_DIR=build-devcheck/include] [CASES=24] [DEVICE=cuda]
 # (TORCH_INCLUDE / TORCH_LIB / TORCH_LIBS override the LibTorch found through python3.)
 set -e

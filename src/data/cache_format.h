@@ -15,7 +15,7 @@
 //        "arrays": { name: {"dtype": "int16"|"uint8"|"int32", "shape": [...], "offset": bytes} },
 //            names: wb_ct, wb_pet, [wb_seg], [nat_ct, nat_pet, [nat_seg]], lesion_voxels
 //        "wb_spacing_mm" [3], "native_shape" [3], "native_spacing_mm" [3],
-//        "lesion_voxel_count",
+//        "has_seg", "lesion_voxel_count",
 //        "source": {"geometry": {size, spacing, origin, direction, orientation},
 //                   "paths" / other fields given by the importer, "signature"},
 //        "settings_hash" } ] }

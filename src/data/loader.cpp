@@ -142,7 +142,9 @@ void BatchLoader::start_epoch(int64_t epoch) {
   consumed_ = 0;
   next_to_build_ = 0;
   error_ = nullptr;
-  if (cfg_.workers > 0 && !cfg_.resident)
+  // Worker threads for CPU caches (mapped or held in RAM); a GPU-resident cache is gathered on
+  // the device by the calling thread.
+  if (cfg_.workers > 0 && cache_->device().is_cpu())
     for (int w = 0; w < cfg_.workers; ++w) threads_.emplace_back([this] { worker(); });
 }
 

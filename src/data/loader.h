@@ -2,8 +2,9 @@
 //
 //   CPU:      `workers` threads each build whole batches (data/batch.h) from the memory-mapped
 //             cache into a bounded queue of `prefetch` batches; next() hands them out in order.
-//   resident: the cache lives on `device` (Cache::to_device); next() gathers the batch there
-//             (asynchronous on a GPU, no worker threads needed).
+//   resident: the cache lives on `device` (Cache::to_device); on a GPU next() gathers the batch
+//             there (asynchronous, no worker threads needed); on the CPU (the cache read into
+//             RAM instead of mapped) the workers build batches as above.
 // Either way batch `step` of `epoch` is the same pure function of the seed (batch_at()), so
 // results do not depend on the number of workers or on the mode.
 //

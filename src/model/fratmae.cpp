@@ -48,6 +48,12 @@ FratMaeOutput FratMaeImpl::forward(const torch::Tensor& ct, const torch::Tensor&
   const auto draw = [&]() {
     return opt.gen ? torch::rand({1}, *opt.gen).item<double>() : torch::rand({1}).item<double>();
   };
+  // Masking noise (B, L) for this process' rows, drawn on the CPU for the global batch.
+  const int64_t global = opt.global_batch > 0 ? opt.global_batch : B;
+  const auto draw_noise = [&]() {
+    const auto n = opt.gen ? torch::rand({global, L}, *opt.gen, torch::kFloat) : torch::rand({global, L}, torch::kFloat);
+    return n.narrow(0, opt.sample_offset, B).to(pet.device());
+  };
 
   if (cfg.cross_decoder()) {
     // Which modality is masked, per sample.
@@ -57,8 +63,12 @@ FratMaeOutput FratMaeImpl::forward(const torch::Tensor& ct, const torch::Tensor&
     } else if (cfg.mask_draw == "step") {
       std::fill(is_pet.begin(), is_pet.end(), draw() < 0.5);
     } else {
-      for (int64_t b = 0; b < B; ++b) is_pet[b] = draw() < 0.5;
+      for (int64_t b = 0; b < global; ++b) {
+        const bool p = draw() < 0.5;
+        if (b >= opt.sample_offset && b < opt.sample_offset + B) is_pet[b - opt.sample_offset] = p;
+      }
     }
+    const torch::Tensor noise = draw_noise();  // (B, L)
     out.target_is_pet = torch::zeros({B}, torch::kBool);
     for (int64_t b = 0; b < B; ++b) out.target_is_pet[b] = static_cast<bool>(is_pet[b]);
     pet_cls = torch::zeros({B, cfg.encoder.dim}, pet.options());
@@ -72,7 +82,7 @@ FratMaeOutput FratMaeImpl::forward(const torch::Tensor& ct, const torch::Tensor&
       const auto x_o = (target_pet ? ct : pet).index_select(0, sel);       // fully visible
       ViTEncoder& enc_s = target_pet ? pet_encoder : ct_encoder;
       ViTEncoder& enc_o = target_pet ? ct_encoder : pet_encoder;
-      const EncoderOutput zs = enc_s->forward(x_s, cfg.mask_ratio, opt.gen);  // eq. 1, 50% of S masked
+      const EncoderOutput zs = enc_s->forward(x_s, cfg.mask_ratio, std::nullopt, noise.index_select(0, sel));  // eq. 1
       const EncoderOutput zo = enc_o->forward(x_o, 0.0);                       // eq. 1, S-bar whole
       Decoder& dec = target_pet ? pet_decoder : ct_decoder;
       const auto pred = dec->forward(zs.latent, zs.masking.ids_restore, zo.latent);  // eq. 2
@@ -87,8 +97,9 @@ FratMaeOutput FratMaeImpl::forward(const torch::Tensor& ct, const torch::Tensor&
     out.mse = sq_err / count.clamp_min(1);
   } else {
     // MAE: each modality masked and reconstructed on its own.
-    const EncoderOutput zp = pet_encoder->forward(pet, cfg.mask_ratio, opt.gen);
-    const EncoderOutput zc = ct_encoder->forward(ct, cfg.mask_ratio, opt.gen);
+    const torch::Tensor noise_pet = draw_noise(), noise_ct = draw_noise();
+    const EncoderOutput zp = pet_encoder->forward(pet, cfg.mask_ratio, std::nullopt, noise_pet);
+    const EncoderOutput zc = ct_encoder->forward(ct, cfg.mask_ratio, std::nullopt, noise_ct);
     const auto pp = pet_decoder->forward(zp.latent, zp.masking.ids_restore);
     const auto pc = ct_decoder->forward(zc.latent, zc.masking.ids_restore);
     const auto [ep, np] = masked_squared_error(pp, patchify(pet, cfg.patch), zp.masking.mask, cfg.norm_pix_loss);

@@ -28,6 +28,10 @@ enum class Target { kDraw, kCt, kPet };
 struct ForwardOptions {
   Target target = Target::kDraw;           // which modality to mask (FratMAE); kDraw = random
   std::optional<torch::Generator> gen;     // CPU generator for the draws (determinism)
+  // Data parallelism: this process holds rows [sample_offset, sample_offset + B) of a global
+  // batch of global_batch samples; draws are made for the global batch and sliced, so the
+  // processes together do exactly what one process does with the whole batch. 0 = off.
+  int64_t sample_offset = 0, global_batch = 0;
 };
 
 struct FratMaeOutput {

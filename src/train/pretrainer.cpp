@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 
 #include "core/atomic_output.h"
@@ -17,6 +18,7 @@
 #include "model/fratmae.h"
 #include "model/text_encoder.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/schedule.h"
 #include "viz/plot.h"
 
@@ -86,9 +88,35 @@ void write_plot(const fs::path& run, const std::vector<json>& metrics, const std
 
 }  // namespace
 
+namespace {
+// Rows [begin, begin + n) of every per-sample tensor of a batch.
+data::Batch rows(const data::Batch& b, int64_t begin, int64_t n) {
+  data::Batch r = b;
+  auto cut = [&](at::Tensor& t) {
+    if (t.defined()) t = t.narrow(0, begin, n);
+  };
+  cut(r.ct), cut(r.pet), cut(r.seg), cut(r.text_ids), cut(r.stage_label), cut(r.case_index);
+  return r;
+}
+}  // namespace
+
 PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   cfg.validate();
   const fs::path run(cfg.out);
+  // Data parallelism across processes (torchrun / SLURM environment); rank 0 writes.
+  const DistEnv denv = DistEnv::from_environment();
+  if (cfg.batch % (cfg.accum * denv.world) != 0)
+    throw Error("pretrain: --batch " + std::to_string(cfg.batch) + " must be a multiple of --accum x WORLD_SIZE (" +
+                std::to_string(cfg.accum * denv.world) + ")");
+  std::string device_name = cfg.device;
+  if (denv.enabled() && device_name == "cuda") device_name = "cuda:" + std::to_string(denv.local_rank);
+  std::unique_ptr<ProcessGroup> pg;
+  if (denv.enabled()) {
+    pg = std::make_unique<ProcessGroup>(denv, device_name.rfind("cuda", 0) == 0 ? "nccl" : "gloo");
+    if (denv.rank != 0) spdlog::set_level(spdlog::level::warn);
+  }
+  const bool lead = denv.rank == 0;
+  const int64_t local_micro = cfg.batch / (cfg.accum * denv.world);
   std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
 
   // Crops and the model's input shape follow from the preset, the stack and the cache.
@@ -117,7 +145,8 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   if (has_config && !resume)
     throw FileError(run, "already holds a run; pass --resume to continue it or choose another --out");
   if (!has_config && resume) throw FileError(run, "holds no run to resume (no config.json)");
-  fs::create_directories(run, ec);
+  if (pg) pg->barrier();  // every rank has looked before rank 0 writes
+  if (lead) fs::create_directories(run, ec);
   if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
   const json resolved = {{"train", cfg.to_json()},
                          {"model", mc.to_json()},
@@ -134,13 +163,14 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
       throw FileError(run / "config.json", "the run was started with different settings; resume with the same "
                                            "preset, method, stack, batch and optimizer settings");
   }
-  write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
+  if (lead) write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
 
-  const torch::Device device(cfg.device);
+  const torch::Device device(device_name);
   torch::manual_seed(cfg.seed);
   model::FratMae net(mc);
   if (!cfg.clip_weights.empty() && net->text_encoder) model::load_clip_text_weights(net->text_encoder, cfg.clip_weights);
   net->to(device);
+  if (pg) pg->broadcast_state(*net);
   torch::optim::AdamW opt(param_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}));
 
   data::BatchLoader loader(cache, data::all_cases(*cache), lc);
@@ -159,12 +189,14 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
     }
   }
   std::vector<json> metrics = read_metrics(run / "metrics.jsonl", result.start_step);
-  {
+  if (lead) {
     std::string kept;
     for (const json& m : metrics) kept += m.dump() + "\n";
     write_file_atomic(run / "metrics.jsonl", kept);
   }
-  std::ofstream metrics_file(run / "metrics.jsonl", std::ios::app);
+  if (pg) pg->barrier();  // resumed from the same files everywhere
+  std::ofstream metrics_file;
+  if (lead) metrics_file.open(run / "metrics.jsonl", std::ios::app);
 
   spdlog::info("pretrain: {} ({}), {} stacks {}x{}x{}, {} cases, {} steps of {} samples, lr {}, on {}", cfg.method,
                cfg.preset, cfg.stack, mc.input[0], mc.input[1], mc.input[2], cache->size(), total, cfg.batch, cfg.lr,
@@ -187,6 +219,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
     return loader.batch_at(epoch, within);  // resuming mid-epoch
   };
   auto save = [&](int64_t steps_done) {
+    if (!lead) return;
     CheckpointState st;
     st.step = steps_done;
     st.model = mc.to_json();
@@ -209,9 +242,13 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
     double step_loss = 0, step_mse = 0, step_align = 0;
     for (int64_t a = 0; a < cfg.accum; ++a) {
       const int64_t micro = step * cfg.accum + a;
-      const data::Batch batch = fetch(micro).to(device, true);
+      data::Batch batch = fetch(micro);
+      if (denv.enabled()) batch = rows(batch, denv.rank * local_micro, local_micro);
+      batch = batch.to(device, true);
       model::ForwardOptions fo;
       fo.gen = at::make_generator<at::CPUGeneratorImpl>(data::mix_seed(cfg.seed, static_cast<uint64_t>(micro)));
+      fo.sample_offset = denv.rank * local_micro;
+      fo.global_batch = local_micro * denv.world;
       model::FratMaeOutput out;
       {
         compat::CudaAutocast ac(autocast);
@@ -221,7 +258,13 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
       step_loss += out.loss.detach().item<double>() / cfg.accum;
       step_mse += out.mse.detach().item<double>() / cfg.accum;
       if (out.align.defined()) step_align += out.align.detach().item<double>() / cfg.accum;
-      interval_samples += batch.size();
+      interval_samples += batch.size() * denv.world;
+    }
+    if (pg) {
+      pg->average_gradients(*net);
+      const auto m = pg->mean({step_loss, step_mse, step_align, stop_request().load() != 0 ? 1.0 : 0.0});
+      step_loss = m[0], step_mse = m[1], step_align = m[2];
+      if (m[3] > 0 && stop_request().load() == 0) stop_request().store(SIGTERM);  // another rank was told to stop
     }
     const double norm = cfg.clip_grad > 0 ? torch::nn::utils::clip_grad_norm_(net->parameters(), cfg.clip_grad) : 0.0;
     opt.step();
@@ -248,7 +291,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
         m["infonce"] = sum_align / interval_steps;
         m["temperature"] = std::exp(-net->align->log_inv_tau.item<double>());
       }
-      metrics_file << m.dump() << "\n" << std::flush;
+      if (lead) metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
       if (result.first_loss == 0) result.first_loss = m["loss"];
       result.last_loss = m["loss"];

@@ -174,6 +174,11 @@ TEST(Loader, ConfigErrorsAreExplained) {
   deep.crop.slices = 40;  // 80 rows of a 64-row volume
   EXPECT_THROW(data::BatchLoader(cache, {0}, deep), Error);
   EXPECT_THROW(data::BatchLoader(cache, {7}, data::LoaderConfig::pretraining(1)), Error);
+  if (!at::hasCUDA()) {
+    data::LoaderConfig pinned = data::LoaderConfig::pretraining(1);
+    pinned.pin_memory = true;
+    EXPECT_THROW(data::BatchLoader(cache, {0}, pinned), Error);
+  }
   // A cache without native copies cannot feed segmentation.
   test::TempDir tmp;
   data::CacheSettings s = test::small_settings();

@@ -1,0 +1,51 @@
+// Data-parallel training over processes with c10d (ProcessGroupGloo on CPU tensors,
+// ProcessGroupNCCL on CUDA where the LibTorch has it), rendezvous through a TCPStore.
+//
+// The environment is the one torchrun and SLURM set: RANK, WORLD_SIZE, LOCAL_RANK,
+// MASTER_ADDR, MASTER_PORT (or SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID with MASTER_ADDR and
+// MASTER_PORT exported by the batch script). Without them (or WORLD_SIZE=1) training runs in
+// one process and nothing here is used.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+namespace fratmae::train {
+
+struct DistEnv {
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  bool enabled() const { return world > 1; }
+  /// Read from the environment; throws fratmae::Error on inconsistent values.
+  static DistEnv from_environment();
+};
+
+class ProcessGroup {
+ public:
+  /// Connects to the others (rank 0 hosts the TCPStore). `backend`: "gloo" or "nccl".
+  ProcessGroup(const DistEnv& env, const std::string& backend);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  const DistEnv& env() const { return env_; }
+  /// Sum of every rank's gradients divided by world size, in buckets of ~bucket_mb MB.
+  /// Parameters without a gradient on this rank are all-reduced as zeros only when another
+  /// rank has one (decided together), so every rank ends with the same set.
+  void average_gradients(torch::nn::Module& module, double bucket_mb = 25.0);
+  /// Every parameter and buffer set to rank 0's values.
+  void broadcast_state(torch::nn::Module& module);
+  /// Mean over ranks of a few numbers (for logging).
+  std::vector<double> mean(const std::vector<double>& values);
+  void barrier();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  DistEnv env_;
+};
+
+}  // namespace fratmae::train
