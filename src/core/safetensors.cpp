@@ -1,5 +1,6 @@
 #include "core/safetensors.h"
 
+#include <c10/core/GradMode.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -414,7 +415,7 @@ void load_into(const std::map<std::string, at::Tensor>& dest, const SafetensorsF
     }
   }
   if (missing.empty() && unexpected.empty() && mismatched.empty()) {
-    at::NoGradGuard no_grad;
+    c10::AutoGradMode no_grad(false);
     for (const auto& [name, s] : src.tensors) {
       const auto it = dest.find(name);
       if (it != dest.end()) it->second.copy_(s);

@@ -85,3 +85,16 @@ class CudaAutocast {
 };
 
 }  // namespace fratmae::compat
+
+// c10d (included only by train/distributed.cpp, which defines FRATMAE_COMPAT_C10D after the
+// c10d headers): from LibTorch 2.0 the Gloo and NCCL process groups derive from c10d::Backend
+// rather than c10d::ProcessGroup; both offer the allreduce/broadcast/barrier calls we use.
+#ifdef FRATMAE_COMPAT_C10D
+namespace fratmae::compat {
+#if TORCH_VERSION_MAJOR >= 2
+using C10dBackend = c10d::Backend;
+#else
+using C10dBackend = c10d::ProcessGroup;
+#endif
+}  // namespace fratmae::compat
+#endif

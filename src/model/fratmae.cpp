@@ -89,10 +89,10 @@ FratMaeOutput FratMaeImpl::forward(const torch::Tensor& ct, const torch::Tensor&
       const auto [e, n] = masked_squared_error(pred, patchify(x_s, cfg.patch), zs.masking.mask, cfg.norm_pix_loss);
       sq_err = sq_err + e;
       count = count + n;
-      (target_pet ? out.pred_pet : out.pred_ct).index_copy_(0, sel, pred.detach());
+      (target_pet ? out.pred_pet : out.pred_ct).index_copy_(0, sel, pred.detach().to(pet.scalar_type()));  // bf16 under autocast
       (target_pet ? out.mask_pet : out.mask_ct).index_copy_(0, sel, zs.masking.mask);
       const auto cls = (target_pet ? zs : zo).latent.select(1, 0);  // PET CLS, (b, C)
-      pet_cls = pet_cls.index_copy(0, sel, cls);
+      pet_cls = pet_cls.index_copy(0, sel, cls.to(pet_cls.scalar_type()));
     }
     out.mse = sq_err / count.clamp_min(1);
   } else {

@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 
+#define FRATMAE_COMPAT_C10D
 #include "core/error.h"
+#include "core/torch_compat.h"
 
 namespace fratmae::train {
 
@@ -43,7 +45,7 @@ DistEnv DistEnv::from_environment() {
 
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<compat::C10dBackend> pg;
   torch::Device device = torch::kCPU;  // where collectives' own tensors live (CUDA for NCCL)
 };
 
