@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_util.h"
 #include "io/itk_bridge.h"
 
 namespace fs = std::filesystem;
@@ -31,18 +32,6 @@ const gdcm::Tag kSeriesUid(0x0020, 0x000e), kModality(0x0008, 0x0060),
     kFrameOfRef(0x0020, 0x0052), kSeriesDescription(0x0008, 0x103e),
     kNumberOfFrames(0x0028, 0x0008), kAcqDate(0x0008, 0x0022), kAcqTime(0x0008, 0x0032),
     kPixelData(0x7fe0, 0x0010);
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (std::isspace(static_cast<unsigned char>(s[b])) || s[b] == '\0')) ++b;
-  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '\0')) --e;
-  return s.substr(b, e - b);
-}
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::vector<double> parse_numbers(const std::string& s) {
   std::vector<double> v;

@@ -4,17 +4,11 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "core/text_util.h"
 
 namespace fratmae::dicom {
 
 namespace {
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (std::isspace(static_cast<unsigned char>(s[b])) || s[b] == '\0')) ++b;
-  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '\0')) --e;
-  return s.substr(b, e - b);
-}
-
 [[noreturn]] void bad(const std::string& tag, const std::string& value, const char* what) {
   throw Error("DICOM " + tag + " has an invalid value '" + value + "' (" + what + ")");
 }

@@ -7,23 +7,13 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/text_util.h"
 #include "io/dicom_time.h"
 
 namespace fratmae {
 
 namespace {
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (std::isspace(static_cast<unsigned char>(s[b])) || s[b] == '\0')) ++b;
-  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '\0')) --e;
-  return s.substr(b, e - b);
-}
-
-std::string upper(std::string s) {
-  s = trim(s);
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string upper_trimmed(const std::string& s) { return upper(trim(s)); }
 
 [[noreturn]] void missing(const char* tag) {
   throw Error(std::string("missing DICOM tag ") + tag + ", needed to compute SUV");
@@ -81,7 +71,7 @@ std::optional<double> lean_body_mass_kg(const PetHeader& h) {
   if (!h.patient_size_m || !h.patient_weight_kg || *h.patient_size_m <= 0) return std::nullopt;
   const double w = *h.patient_weight_kg, hm = *h.patient_size_m;
   const double bmi = w / (hm * hm);
-  const std::string sex = upper(h.patient_sex);
+  const std::string sex = upper_trimmed(h.patient_sex);
   if (sex == "M") return 9270.0 * w / (6680.0 + 216.0 * bmi);
   if (sex == "F") return 9270.0 * w / (8780.0 + 244.0 * bmi);
   return std::nullopt;
@@ -100,7 +90,7 @@ std::optional<double> parse_ds(const std::string& value, const std::string& tag)
 
 SuvResult compute_suv(const PetHeader& h) {
   SuvResult r;
-  const std::string units = upper(h.units);
+  const std::string units = upper_trimmed(h.units);
   if (units.empty()) missing("Units (0054,1001)");
 
   if (units == "GML") {
@@ -114,8 +104,8 @@ SuvResult compute_suv(const PetHeader& h) {
 
   bool attn = false, decy = false;
   for (const std::string& c : h.corrected_image) {
-    attn |= upper(c) == "ATTN";
-    decy |= upper(c) == "DECY";
+    attn |= upper_trimmed(c) == "ATTN";
+    decy |= upper_trimmed(c) == "DECY";
   }
   if (h.corrected_image.empty()) missing("CorrectedImage (0028,0051)");
   if (!attn || !decy)
@@ -139,7 +129,7 @@ SuvResult compute_suv(const PetHeader& h) {
 
   const double dose = require(h.total_dose_bq, "RadionuclideTotalDose (0018,1074)");
   if (!(dose > 0)) throw Error("DICOM RadionuclideTotalDose (0018,1074) is zero or negative");
-  const std::string decay = upper(h.decay_correction);
+  const std::string decay = upper_trimmed(h.decay_correction);
   if (decay.empty()) missing("DecayCorrection (0054,1102)");
 
   double decayed_dose = dose;
