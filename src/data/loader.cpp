@@ -16,41 +16,41 @@ void LoaderConfig::validate() const {
   if (prefetch < 1) throw Error("loader: prefetch must be at least 1 batch");
 }
 
-LoaderConfig LoaderConfig::pretraining(int64_t batch_size, uint64_t seed) {
+namespace {
+// What training and evaluation loaders differ in: augmentation, shuffling, partial batches.
+LoaderConfig for_phase(bool train, int64_t batch_size, uint64_t seed) {
   LoaderConfig c;
-  c.crop.kind = CropKind::kCoronal;
-  c.crop.slices = 32;
-  c.crop.stride = 2;
-  c.augment.enabled = true;
-  c.batch_size = batch_size;
-  c.seed = seed;
-  return c;
-}
-
-LoaderConfig LoaderConfig::staging(bool train, int64_t batch_size, uint64_t seed) {
-  LoaderConfig c;
-  c.crop.kind = CropKind::kCoronal;
-  c.crop.central = true;
   c.augment.enabled = train;
   c.shuffle = train;
   c.drop_last = train;
   c.batch_size = batch_size;
   c.seed = seed;
+  return c;
+}
+}  // namespace
+
+LoaderConfig LoaderConfig::pretraining(int64_t batch_size, uint64_t seed) {
+  LoaderConfig c = for_phase(/*train=*/true, batch_size, seed);
+  c.crop.kind = CropKind::kCoronal;
+  c.crop.slices = 32;
+  c.crop.stride = 2;
+  return c;
+}
+
+LoaderConfig LoaderConfig::staging(bool train, int64_t batch_size, uint64_t seed) {
+  LoaderConfig c = for_phase(train, batch_size, seed);
+  c.crop.kind = CropKind::kCoronal;
+  c.crop.central = true;
   return c;
 }
 
 LoaderConfig LoaderConfig::segmentation(bool train, int64_t batch_size, uint64_t seed,
                                         std::array<int64_t, 3> size) {
-  LoaderConfig c;
+  LoaderConfig c = for_phase(train, batch_size, seed);
   c.crop.kind = CropKind::kNative;
   c.crop.native_size = size;
   c.crop.lesion_prob = 0.5;
   c.crop.central = !train;
-  c.augment.enabled = train;
-  c.shuffle = train;
-  c.drop_last = train;
-  c.batch_size = batch_size;
-  c.seed = seed;
   return c;
 }
 
