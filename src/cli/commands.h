@@ -14,6 +14,10 @@ void add_tokenize(CLI::App& app);
 void add_model(CLI::App& app);
 void add_pretrain(CLI::App& app);
 void add_export(CLI::App& app);
+void add_finetune(CLI::App& app);
+void add_experiment(CLI::App& app);
+void add_predict(CLI::App& app);
+void add_evaluate(CLI::App& app);
 
 /// For builds without ITK: a subcommand that explains how to get it.
 void add_unavailable(CLI::App& app, const std::string& name, const std::string& what);

@@ -26,16 +26,22 @@ int main(int argc, char** argv) {
   fratmae::cli::add_model(app);
   fratmae::cli::add_pretrain(app);
   fratmae::cli::add_export(app);
+  fratmae::cli::add_finetune(app);
+  fratmae::cli::add_experiment(app);
 #ifdef FRATMAE_WITH_ITK
   fratmae::cli::add_convert(app);
   fratmae::cli::add_info(app);
   fratmae::cli::add_phantom(app);
   fratmae::cli::add_preprocess(app);
+  fratmae::cli::add_predict(app);
+  fratmae::cli::add_evaluate(app);
 #else
   fratmae::cli::add_unavailable(app, "convert", "convert DICOM/NIfTI PET/CT to SUV and CTres");
   fratmae::cli::add_unavailable(app, "info", "show an image's size, geometry and values");
   fratmae::cli::add_unavailable(app, "phantom", "write a phantom PET/CT cohort as NIfTI");
   fratmae::cli::add_unavailable(app, "preprocess", "preprocess an AutoPET-style dataset into a training cache");
+  fratmae::cli::add_unavailable(app, "predict", "run a fine-tuned model on a PET/CT study");
+  fratmae::cli::add_unavailable(app, "evaluate", "score predicted lesion masks against the truth");
 #endif
 
   auto logger = spdlog::stderr_color_mt("fratmae");

@@ -19,8 +19,8 @@
 #include "model/text_encoder.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
+#include "train/run_util.h"
 #include "train/schedule.h"
-#include "viz/plot.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -34,56 +34,9 @@ std::atomic<int>& stop_request() {
 
 namespace {
 
-// Weight decay on matrices only (not on biases, norms, tokens or the temperature).
-std::vector<torch::optim::OptimizerParamGroup> param_groups(model::FratMae& m, double wd) {
-  std::vector<at::Tensor> decay, no_decay;
-  for (const auto& p : m->named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
-                        p.key().find("positional_embedding") == std::string::npos;
-    (matrix ? decay : no_decay).push_back(p.value());
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(wd)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(0.0)));
-  return groups;
-}
-
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-}
-
-std::vector<json> read_metrics(const fs::path& p, int64_t before_step) {
-  std::vector<json> out;
-  std::ifstream f(p);
-  for (std::string line; std::getline(f, line);) {
-    if (line.empty()) continue;
-    try {
-      json j = json::parse(line);
-      if (j.value("step", int64_t{0}) <= before_step) out.push_back(j);
-    } catch (const json::exception&) {
-      break;  // a torn last line from a crash
-    }
-  }
-  return out;
-}
-
 void write_plot(const fs::path& run, const std::vector<json>& metrics, const std::string& title) {
-  std::vector<viz::Series> series{{"loss (total)", {}, {}}, {"reconstruction MSE (eq. 3)", {}, {}}};
-  const bool align = !metrics.empty() && metrics.front().contains("infonce");
-  if (align) series.push_back({"InfoNCE (eq. 4)", {}, {}});
-  for (const json& m : metrics) {
-    const double s = m["step"].get<double>();
-    series[0].x.push_back(s);
-    series[0].y.push_back(m["loss"]);
-    series[1].x.push_back(s);
-    series[1].y.push_back(m["mse"]);
-    if (align) {
-      series[2].x.push_back(s);
-      series[2].y.push_back(m["infonce"]);
-    }
-  }
-  viz::write_line_plot(run / "loss.svg", title, "optimizer step", series);
+  write_metrics_plot(run / "loss.svg", title, metrics,
+                     {{"loss", "loss (total)"}, {"mse", "reconstruction MSE (eq. 3)"}, {"infonce", "InfoNCE (eq. 4)"}});
 }
 
 }  // namespace
@@ -171,7 +124,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   if (!cfg.clip_weights.empty() && net->text_encoder) model::load_clip_text_weights(net->text_encoder, cfg.clip_weights);
   net->to(device);
   if (pg) pg->broadcast_state(*net);
-  torch::optim::AdamW opt(param_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}));
+  torch::optim::AdamW opt(decay_groups(*net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}));
 
   data::BatchLoader loader(cache, data::all_cases(*cache), lc);
   const int64_t bpe = loader.batches_per_epoch();
@@ -203,21 +156,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
                cfg.device);
   Progress progress("pretrain", total - result.start_step, "steps");
   const bool autocast = device.is_cuda() && cfg.bf16;
-  int64_t loader_epoch = -1, loader_next = 0;
-  auto fetch = [&](int64_t micro) {
-    const int64_t epoch = micro / bpe, within = micro % bpe;
-    if (epoch == loader_epoch && within == loader_next) {
-      ++loader_next;
-      if (auto b = loader.next()) return *b;
-    }
-    if (within == 0) {
-      loader.start_epoch(epoch);
-      loader_epoch = epoch;
-      loader_next = 1;
-      if (auto b = loader.next()) return *b;
-    }
-    return loader.batch_at(epoch, within);  // resuming mid-epoch
-  };
+  SequentialBatches feed(loader);
   auto save = [&](int64_t steps_done) {
     if (!lead) return;
     CheckpointState st;
@@ -242,7 +181,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
     double step_loss = 0, step_mse = 0, step_align = 0;
     for (int64_t a = 0; a < cfg.accum; ++a) {
       const int64_t micro = step * cfg.accum + a;
-      data::Batch batch = fetch(micro);
+      data::Batch batch = feed.get(micro);
       if (denv.enabled()) batch = rows(batch, denv.rank * local_micro, local_micro);
       batch = batch.to(device, true);
       model::ForwardOptions fo;

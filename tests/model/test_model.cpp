@@ -6,41 +6,14 @@
 #include "core/safetensors.h"
 #include "model/fratmae.h"
 #include "model/patch.h"
+#include "model_test_util.h"
 #include "test_util.h"
 
 using namespace fratmae;
 using namespace fratmae::model;
+using fratmae::test::gradient_check;
 
 namespace {
-
-// Directional gradient check in double precision: <grad f, v> against the central
-// difference (f(p + eps v) - f(p - eps v)) / (2 eps) for a random direction v over all
-// parameters of `m`.
-void gradient_check(torch::nn::Module& m, const std::function<torch::Tensor()>& f) {
-  m.to(torch::kDouble);
-  m.zero_grad();
-  torch::manual_seed(123);
-  f().backward();
-  std::vector<torch::Tensor> dirs;
-  double analytic = 0;
-  for (auto& p : m.parameters()) {
-    dirs.push_back(torch::randn_like(p));
-    if (p.grad().defined()) analytic += (p.grad() * dirs.back()).sum().item<double>();
-  }
-  const double eps = 1e-6;
-  auto shifted = [&](double s) {
-    torch::NoGradGuard ng;
-    size_t i = 0;
-    for (auto& p : m.parameters()) p.add_(dirs[i++], s);
-    torch::manual_seed(123);
-    const double v = f().item<double>();
-    i = 0;
-    for (auto& p : m.parameters()) p.sub_(dirs[i++], s);
-    return v;
-  };
-  const double numeric = (shifted(eps) - shifted(-eps)) / (2 * eps);
-  EXPECT_NEAR(analytic, numeric, 1e-5 * std::max(1.0, std::abs(numeric)));
-}
 
 ModelConfig tiny(const std::string& method = "fratmae") { return ModelConfig::preset_config("tiny", method); }
 

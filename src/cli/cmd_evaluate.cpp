@@ -1,0 +1,32 @@
+#ifdef FRATMAE_WITH_ITK
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "io/evaluate_files.h"
+
+namespace fratmae::cli {
+
+void add_evaluate(CLI::App& app) {
+  auto c = std::make_shared<io::EvaluateConfig>();
+  CLI::App* sub = app.add_subcommand(
+      "evaluate", "Score predicted lesion masks against the truth: Dice, IoU, sensitivity, precision, AutoPET's "
+                  "false-positive/negative volumes, with 95% bootstrap intervals; prints a table, writes "
+                  "metrics.json and cases.csv");
+  sub->add_option("--pred", c->pred, "predictions: PRED/CASE/SEG.nii.gz (fratmae predict) or PRED/CASE.nii.gz")->required();
+  sub->add_option("--truth", c->truth, "truth: TRUTH/CASE/SEG.nii.gz or TRUTH/CASE.nii.gz")->required();
+  sub->add_option("-o,--out", c->out, "output folder (default PRED/evaluation)");
+  sub->add_option("--bootstrap", c->bootstrap, "bootstrap samples")->capture_default_str();
+  sub->add_option("--seed", c->seed, "bootstrap seed")->capture_default_str();
+  sub->add_flag("--overwrite", c->overwrite, "replace existing outputs");
+  sub->callback([c] {
+    const auto r = io::evaluate_folders(*c);
+    std::cout << r["cases"].size() << " case(s)\n" << io::summary_table(r["summary"]);
+    spdlog::info("wrote {}", (c->out.empty() ? c->pred / "evaluation" : c->out).string());
+  });
+}
+
+}  // namespace fratmae::cli
+#endif

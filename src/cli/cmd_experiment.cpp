@@ -1,0 +1,37 @@
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <memory>
+
+#include "cli/commands.h"
+#include "train/experiment.h"
+#include "train/pretrainer.h"
+
+namespace fratmae::cli {
+
+namespace {
+extern "C" void on_experiment_signal(int sig) { train::stop_request().store(sig); }
+}  // namespace
+
+void add_experiment(CLI::App& app) {
+  auto c = std::make_shared<train::ExperimentConfig>();
+  CLI::App* sub = app.add_subcommand(
+      "experiment", "Reproduce the paper's Tables 2 and 3 on phantom cohorts: pre-train every variant, fine-tune "
+                    "segmentation and staging, evaluate with bootstrap CIs; writes OUT/report.md, report.json, "
+                    "pictures/. Run again to continue an interrupted experiment");
+  sub->add_option("--preset", c->preset, "demo (minutes on a CPU) or paper (a GPU job)")
+      ->check(CLI::IsMember({"demo", "paper"}))
+      ->capture_default_str();
+  sub->add_option("-o,--out", c->out, "experiment folder")->required();
+  sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--bf16", c->bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
+  sub->add_option("--workers", c->workers, "data-loading threads")->capture_default_str();
+  sub->add_option("--seed", c->seed, "seed of the cohorts, splits and training")->capture_default_str();
+  sub->callback([c] {
+    std::signal(SIGINT, on_experiment_signal);
+    std::signal(SIGTERM, on_experiment_signal);
+    train::run_experiment(*c);
+  });
+}
+
+}  // namespace fratmae::cli

@@ -1,0 +1,139 @@
+#include "infer/sliding_window.h"
+
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace fratmae::infer {
+
+using at::indexing::Slice;
+
+void SlidingWindowConfig::validate() const {
+  for (int64_t w : window)
+    if (w <= 0) throw Error("sliding window: window sizes must be positive");
+  if (!(overlap >= 0 && overlap < 1)) throw Error("sliding window: overlap must lie in [0, 1)");
+  if (batch < 1) throw Error("sliding window: batch must be at least 1");
+  if (!(sigma_scale > 0)) throw Error("sliding window: sigma_scale must be positive");
+  if (!(threshold > 0 && threshold < 1)) throw Error("sliding window: threshold must lie in (0, 1)");
+}
+
+std::vector<int64_t> window_starts(int64_t length, int64_t window, double overlap) {
+  if (length <= window) return {0};
+  const double step = std::max(1.0, std::floor(static_cast<double>(window) * (1.0 - overlap)));
+  const int64_t n = static_cast<int64_t>(std::ceil(static_cast<double>(length - window) / step)) + 1;
+  std::vector<int64_t> s;
+  const double actual = static_cast<double>(length - window) / static_cast<double>(n - 1);
+  for (int64_t i = 0; i < n; ++i) s.push_back(static_cast<int64_t>(std::llround(actual * static_cast<double>(i))));
+  return s;
+}
+
+at::Tensor gaussian_importance(const std::array<int64_t, 3>& window, double sigma_scale) {
+  at::Tensor g;
+  for (int a = 0; a < 3; ++a) {
+    const double c = (static_cast<double>(window[a]) - 1.0) / 2.0, sigma = sigma_scale * static_cast<double>(window[a]);
+    const at::Tensor x = at::arange(window[a], at::kDouble);
+    at::Tensor g1 = at::exp(-(x - c).pow(2) / (2 * sigma * sigma));
+    std::vector<int64_t> shape{1, 1, 1};
+    shape[static_cast<size_t>(a)] = window[a];
+    g1 = g1.reshape(shape);
+    g = g.defined() ? g * g1 : g1;
+  }
+  g = g / g.max();
+  // A floor keeps every voxel's weight positive (border voxels of a single window).
+  const double floor_value = std::max(1e-3, g.min().item<double>());
+  return g.clamp_min(floor_value).to(at::kFloat).contiguous();
+}
+
+int64_t count_windows(const std::array<int64_t, 3>& shape, const SlidingWindowConfig& cfg) {
+  int64_t n = 1;
+  for (int a = 0; a < 3; ++a) n *= static_cast<int64_t>(window_starts(shape[a], cfg.window[a], cfg.overlap).size());
+  return n;
+}
+
+SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pet_in, const WindowPredictor& predict,
+                                   const SlidingWindowConfig& cfg, Progress* progress) {
+  cfg.validate();
+  if (ct_in.dim() != 3 || ct_in.sizes() != pet_in.sizes())
+    throw Error("sliding window: CT and PET must be 3-D volumes of the same shape");
+  const std::array<int64_t, 3> shape{ct_in.size(0), ct_in.size(1), ct_in.size(2)};
+  const auto& win = cfg.window;
+  // Pad axes shorter than the window (at the end), crop the result back at the end.
+  std::array<int64_t, 3> padded = shape;
+  for (int a = 0; a < 3; ++a) padded[a] = std::max(shape[a], win[a]);
+  at::Tensor ct = ct_in.to(at::kFloat), pet = pet_in.to(at::kFloat);
+  if (padded != shape) {
+    at::Tensor c = at::full({padded[0], padded[1], padded[2]}, -1.0, ct.options());
+    at::Tensor p = at::zeros({padded[0], padded[1], padded[2]}, pet.options());
+    c.index_put_({Slice(0, shape[0]), Slice(0, shape[1]), Slice(0, shape[2])}, ct);
+    p.index_put_({Slice(0, shape[0]), Slice(0, shape[1]), Slice(0, shape[2])}, pet);
+    ct = c, pet = p;
+  }
+  const auto hs = window_starts(padded[0], win[0], cfg.overlap), ws = window_starts(padded[1], win[1], cfg.overlap),
+             ds = window_starts(padded[2], win[2], cfg.overlap);
+  const at::Tensor gauss = gaussian_importance(win, cfg.sigma_scale);  // (h, w, d) CPU float
+
+  SlidingWindowResult r;
+  r.mask = at::zeros({padded[0], padded[1], padded[2]}, at::kByte);
+  if (cfg.keep_probability) r.probability = at::zeros({padded[0], padded[1], padded[2]}, at::kFloat);
+  // Rolling accumulators over D slices [base, base + win[2]).
+  at::Tensor acc = at::zeros({padded[0], padded[1], win[2]}, at::kFloat);
+  at::Tensor wsum = at::zeros_like(acc);
+  int64_t base = 0;
+  auto finalize = [&](int64_t upto) {  // D slices [base, upto) are complete
+    if (upto <= base) return;
+    const int64_t n = upto - base;
+    const at::Tensor prob = acc.narrow(2, 0, n) / wsum.narrow(2, 0, n).clamp_min(1e-12);
+    r.mask.narrow(2, base, n).copy_(prob.gt(cfg.threshold));
+    if (cfg.keep_probability) r.probability.narrow(2, base, n).copy_(prob);
+    // Roll the buffers: what was at [upto, base + win) moves to the front.
+    acc = at::cat({acc.narrow(2, n, win[2] - n), at::zeros({padded[0], padded[1], n}, at::kFloat)}, 2);
+    wsum = at::cat({wsum.narrow(2, n, win[2] - n), at::zeros({padded[0], padded[1], n}, at::kFloat)}, 2);
+    base = upto;
+  };
+
+  c10::AutoGradMode no_grad(false);
+  for (size_t di = 0; di < ds.size(); ++di) {
+    const int64_t d0 = ds[di];
+    finalize(d0);  // nothing before d0 is touched again
+    std::vector<std::array<int64_t, 2>> hw;
+    for (int64_t h0 : hs)
+      for (int64_t w0 : ws) hw.push_back({h0, w0});
+    for (size_t b0 = 0; b0 < hw.size(); b0 += static_cast<size_t>(cfg.batch)) {
+      const size_t b1 = std::min(hw.size(), b0 + static_cast<size_t>(cfg.batch));
+      std::vector<at::Tensor> cts, pets;
+      for (size_t b = b0; b < b1; ++b) {
+        cts.push_back(ct.slice(0, hw[b][0], hw[b][0] + win[0]).slice(1, hw[b][1], hw[b][1] + win[1]).slice(2, d0, d0 + win[2]));
+        pets.push_back(pet.slice(0, hw[b][0], hw[b][0] + win[0]).slice(1, hw[b][1], hw[b][1] + win[1]).slice(2, d0, d0 + win[2]));
+      }
+      const at::Tensor cb = at::stack(cts).unsqueeze(1), pb = at::stack(pets).unsqueeze(1);  // (N, 1, h, w, d)
+      at::Tensor prob = predict(cb, pb).to(at::kFloat);                                       // (N, h, w, d)
+      r.windows += static_cast<int64_t>(b1 - b0);
+      if (cfg.flip_tta) {
+        prob = prob + predict(cb.flip({3}), pb.flip({3})).to(at::kFloat).flip({2});
+        prob = prob * 0.5;
+        r.windows += static_cast<int64_t>(b1 - b0);
+      }
+      prob = prob.to(at::kCPU);
+      for (size_t b = b0; b < b1; ++b) {
+        const int64_t h0 = hw[b][0], w0 = hw[b][1];
+        acc.slice(0, h0, h0 + win[0]).slice(1, w0, w0 + win[1]).add_(prob[static_cast<int64_t>(b - b0)] * gauss);
+        wsum.slice(0, h0, h0 + win[0]).slice(1, w0, w0 + win[1]).add_(gauss);
+      }
+      if (progress) progress->advance(static_cast<int64_t>(b1 - b0));
+    }
+    // Shift base to the next window's start only when we move on; the last slab below.
+  }
+  finalize(padded[2]);
+  if (padded != shape) {
+    r.mask = r.mask.slice(0, 0, shape[0]).slice(1, 0, shape[1]).slice(2, 0, shape[2]).contiguous();
+    if (r.probability.defined())
+      r.probability = r.probability.slice(0, 0, shape[0]).slice(1, 0, shape[1]).slice(2, 0, shape[2]).contiguous();
+  }
+  return r;
+}
+
+}  // namespace fratmae::infer

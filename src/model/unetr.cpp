@@ -1,0 +1,145 @@
+#include "model/unetr.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace fratmae::model {
+
+namespace nn = torch::nn;
+
+namespace {
+nn::Conv3d conv3(int64_t in, int64_t out, int64_t k) {
+  return nn::Conv3d(nn::Conv3dOptions(in, out, k).padding(k / 2).bias(false));
+}
+nn::InstanceNorm3d inorm(int64_t c) { return nn::InstanceNorm3d(nn::InstanceNorm3dOptions(c).affine(true)); }
+nn::ConvTranspose3d up2(int64_t in, int64_t out) {
+  return nn::ConvTranspose3d(nn::ConvTranspose3dOptions(in, out, 2).stride(2).bias(false));
+}
+torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
+
+// (B, 1 + L, C) tokens (CLS first) -> (B, C, g0, g1, g2).
+torch::Tensor tokens_to_grid(const torch::Tensor& t, const std::array<int64_t, 3>& g) {
+  const int64_t B = t.size(0), C = t.size(2);
+  return t.narrow(1, 1, t.size(1) - 1).transpose(1, 2).reshape({B, C, g[0], g[1], g[2]});
+}
+
+int64_t log2_exact(int64_t p) {
+  for (int64_t n = 1; n <= 4; ++n)
+    if ((int64_t{1} << n) == p) return n;
+  throw Error("segmentation network: the patch size must be 2, 4, 8 or 16, got " + std::to_string(p));
+}
+}  // namespace
+
+ConvBlockImpl::ConvBlockImpl(int64_t in, int64_t out) {
+  conv1 = register_module("conv1", conv3(in, out, 3));
+  norm1 = register_module("norm1", inorm(out));
+  conv2 = register_module("conv2", conv3(out, out, 3));
+  norm2 = register_module("norm2", inorm(out));
+  if (in != out) {
+    skip = register_module("skip", conv3(in, out, 1));
+    norm_skip = register_module("norm_skip", inorm(out));
+  }
+}
+
+torch::Tensor ConvBlockImpl::forward(const torch::Tensor& x) {
+  auto y = lrelu(norm1->forward(conv1->forward(x)));
+  y = norm2->forward(conv2->forward(y));
+  const auto r = skip ? norm_skip->forward(skip->forward(x)) : x;
+  return lrelu(y + r);
+}
+
+UpProjectImpl::UpProjectImpl(int64_t in, int64_t out, int64_t n_up) {
+  ups = register_module("ups", nn::ModuleList());
+  blocks = register_module("blocks", nn::ModuleList());
+  for (int64_t i = 0; i < n_up; ++i) {
+    ups->push_back(up2(i == 0 ? in : out, out));
+    if (i + 1 < n_up) blocks->push_back(ConvBlock(out, out));
+  }
+}
+
+torch::Tensor UpProjectImpl::forward(torch::Tensor x) {
+  for (size_t i = 0; i < ups->size(); ++i) {
+    x = ups[i]->as<nn::ConvTranspose3d>()->forward(x);
+    if (i < blocks->size()) x = blocks[i]->as<ConvBlock>()->forward(x);
+  }
+  return x;
+}
+
+UpBlockImpl::UpBlockImpl(int64_t in, int64_t out) {
+  up = register_module("up", up2(in, out));
+  block = register_module("block", ConvBlock(2 * out, out));
+}
+
+torch::Tensor UpBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
+  return block->forward(torch::cat({up->forward(x), skip}, 1));
+}
+
+std::array<int64_t, 4> skip_layers(int64_t depth) {
+  std::array<int64_t, 4> l{};
+  for (int q = 1; q <= 4; ++q)
+    l[q - 1] = std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(depth) * q / 4.0))) - 1;
+  return l;
+}
+
+SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes) : cfg(c) {
+  cfg.validate();
+  levels = log2_exact(cfg.patch);
+  if (feature_size < 1 || classes < 2) throw Error("segmentation network: feature_size >= 1 and classes >= 2 needed");
+  const auto g = cfg.grid();
+  pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  const int64_t C2 = 2 * cfg.encoder.dim;
+  auto ch = [&](int64_t l) { return feature_size << l; };
+  input_block = register_module("input_block", ConvBlock(2, ch(0)));
+  skip_projections = register_module("skip_projections", nn::ModuleList());
+  for (int64_t l = levels - 1; l >= 1; --l) skip_projections->push_back(UpProject(C2, ch(l), levels - l));
+  up_blocks = register_module("up_blocks", nn::ModuleList());
+  for (int64_t l = levels - 1; l >= 0; --l) up_blocks->push_back(UpBlock(l == levels - 1 ? C2 : ch(l + 1), ch(l)));
+  head = register_module("head", nn::Conv3d(nn::Conv3dOptions(ch(0), classes, 1)));
+}
+
+torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
+  const auto g = cfg.grid();
+  const EncoderOutput ep = pet_encoder->forward(pet), ec = ct_encoder->forward(ct);
+  const auto layers = skip_layers(cfg.encoder.depth);
+  auto features = [&](int64_t layer) {  // [PET | CT] hidden state of a block, (B, 2C, grid)
+    return tokens_to_grid(torch::cat({ep.hidden[static_cast<size_t>(layer)], ec.hidden[static_cast<size_t>(layer)]}, 2), g);
+  };
+  torch::Tensor x = tokens_to_grid(torch::cat({ep.latent, ec.latent}, 2), g);  // bottleneck
+  for (int64_t l = levels - 1; l >= 0; --l) {
+    const size_t up_index = static_cast<size_t>(levels - 1 - l);
+    torch::Tensor skip;
+    if (l == 0) {
+      skip = input_block->forward(torch::cat({ct, pet}, 1));
+    } else {
+      const int64_t j = levels - l;  // 1 = the deepest skip
+      skip = skip_projections[up_index]->as<UpProject>()->forward(features(layers[static_cast<size_t>(3 - j)]));
+    }
+    x = up_blocks[up_index]->as<UpBlock>()->forward(x, skip);
+  }
+  return head->forward(x);
+}
+
+torch::Tensor SegmentationNetImpl::foreground_probability(const torch::Tensor& ct, const torch::Tensor& pet) {
+  const auto logits = forward(ct, pet).to(torch::kFloat);
+  return torch::softmax(logits, 1).select(1, logits.size(1) - 1);
+}
+
+StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t classes, double dropout) : cfg(c) {
+  cfg.validate();
+  const auto g = cfg.grid();
+  pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  const int64_t C2 = 2 * cfg.encoder.dim;
+  mlp = register_module("mlp", nn::Sequential(nn::LayerNorm(nn::LayerNormOptions({C2})), nn::Linear(C2, hidden),
+                                              nn::GELU(), nn::Dropout(dropout), nn::Linear(hidden, classes)));
+}
+
+torch::Tensor StagingNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
+  const auto p = pet_encoder->forward(pet).latent, c = ct_encoder->forward(ct).latent;  // (B, 1 + L, C)
+  auto pool = [](const torch::Tensor& t) { return t.narrow(1, 1, t.size(1) - 1).mean(1); };  // (B, C)
+  return mlp->forward(torch::cat({pool(p), pool(c)}, 1));
+}
+
+}  // namespace fratmae::model

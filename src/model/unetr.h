@@ -1,0 +1,87 @@
+// Lesion segmentation network (paper §2.4): the PET and CT ViT encoders, their features
+// concatenated layer by layer, and a UNETR-style CNN decoder with skips.
+//
+// With patch p = 2^n the decoder has n + 1 resolution levels: level 0 is the input's, level n
+// the token grid's. Channels at level l: feature_size * 2^l.
+//   bottleneck  [PET | CT] final encoder outputs (B, 2C, grid)              level n
+//   skip l >= 1 [PET | CT] hidden states of block depth * (4 - (n - l)) / 4 (for ViT-B with
+//               p = 16: blocks 9, 6, 3 at levels 3, 2, 1), projected up by n - l transposed
+//               convolutions (UNETR's "PrUp" blocks)
+//   skip 0      a convolution block on the input [CT, PET]
+//   up l        transposed convolution from level l + 1, concatenated with skip l, conv block
+//   head        1x1x1 convolution to `classes` logits at level 0
+// Conv blocks: two 3x3x3 convolutions with instance norm and leaky ReLU, plus a residual
+// (UNETR's UnetResBlock). With p = 8 (the `tiny` preset) the hidden states used are those of
+// blocks depth * 3/4 and depth * 2/4 (levels 2 and 1).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/config.h"
+#include "model/vit_encoder.h"
+
+namespace fratmae::model {
+
+struct ConvBlockImpl : torch::nn::Module {
+  ConvBlockImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv3d conv1{nullptr}, conv2{nullptr}, skip{nullptr};
+  torch::nn::InstanceNorm3d norm1{nullptr}, norm2{nullptr}, norm_skip{nullptr};
+};
+TORCH_MODULE(ConvBlock);
+
+/// Token features (B, C, g...) up by 2^n_up: n_up transposed convolutions, each but the last
+/// followed by a conv block.
+struct UpProjectImpl : torch::nn::Module {
+  UpProjectImpl(int64_t in, int64_t out, int64_t n_up);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::ModuleList ups{nullptr}, blocks{nullptr};
+};
+TORCH_MODULE(UpProject);
+
+/// Up one level and merge a skip: transposed conv, concatenate, conv block.
+struct UpBlockImpl : torch::nn::Module {
+  UpBlockImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip);
+  torch::nn::ConvTranspose3d up{nullptr};
+  ConvBlock block{nullptr};
+};
+TORCH_MODULE(UpBlock);
+
+/// Indices (0-based) of the encoder blocks whose outputs feed the skips of levels 1..n-1 and
+/// the bottleneck, for an encoder of `depth` blocks (ViT-B: 2, 5, 8 and 11 = blocks 3, 6, 9, 12).
+std::array<int64_t, 4> skip_layers(int64_t depth);
+
+struct SegmentationNetImpl : torch::nn::Module {
+  /// cfg.input is the window (crop) shape; cfg.patch must be 2, 4, 8 or 16.
+  SegmentationNetImpl(const ModelConfig& cfg, int64_t feature_size = 16, int64_t classes = 2);
+  /// ct, pet: (B, 1, H, W, D) normalised -> logits (B, classes, H, W, D).
+  torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
+  /// Foreground probability (softmax of the last class), (B, H, W, D).
+  torch::Tensor foreground_probability(const torch::Tensor& ct, const torch::Tensor& pet);
+
+  ModelConfig cfg;
+  int64_t levels;  // n = log2(patch)
+  ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};
+  ConvBlock input_block{nullptr};
+  torch::nn::ModuleList skip_projections{nullptr};  // levels n-1 .. 1
+  torch::nn::ModuleList up_blocks{nullptr};         // levels n-1 .. 0
+  torch::nn::Conv3d head{nullptr};
+};
+TORCH_MODULE(SegmentationNet);
+
+/// Ann Arbor staging network (paper §2.4): both encoders on the central whole-body stack, the
+/// mean of each one's output tokens, concatenated [PET | CT] (B, 2C), and an MLP:
+/// LayerNorm, Linear 2C -> hidden, GELU, dropout, Linear hidden -> classes.
+struct StagingNetImpl : torch::nn::Module {
+  StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1);
+  /// ct, pet: (B, 1, H, W, D) -> logits (B, classes).
+  torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
+
+  ModelConfig cfg;
+  ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};
+  torch::nn::Sequential mlp{nullptr};
+};
+TORCH_MODULE(StagingNet);
+
+}  // namespace fratmae::model

@@ -1,0 +1,43 @@
+#include "train/finetune_config.h"
+
+#include "core/error.h"
+#include "model/config.h"
+
+namespace fratmae::train {
+
+void FinetuneConfig::validate() const {
+  if (task != "seg" && task != "stage") throw Error("finetune: --task must be 'seg' or 'stage'");
+  if (cache.empty()) throw Error("finetune: --cache CACHE is required (make one with `fratmae preprocess`)");
+  if (out.empty()) throw Error("finetune: --out RUN is required");
+  if (init.empty()) model::ModelConfig::preset_config(preset);  // throws on an unknown preset
+  if (stack != "coronal" && stack != "axial") throw Error("finetune: --stack must be 'coronal' or 'axial'");
+  if (stride < 1) throw Error("finetune: --stride must be at least 1");
+  if (!(train_fraction > 0 && train_fraction <= 1)) throw Error("finetune: --train-fraction must lie in (0, 1]");
+  if (!(test_fraction >= 0 && test_fraction < 1)) throw Error("finetune: --test-fraction must lie in [0, 1)");
+  if (steps < 0 || epochs < 1) throw Error("finetune: --epochs must be >= 1 and --steps >= 0");
+  if (batch < 1) throw Error("finetune: --batch must be at least 1");
+  if (lr < 0 || min_lr < 0 || (lr > 0 && min_lr > lr)) throw Error("finetune: need 0 <= --min-lr <= --lr");
+  if (warmup_fraction < 0 || warmup_fraction >= 1) throw Error("finetune: --warmup must be in [0, 1)");
+  if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
+  if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
+  if (!(lesion_prob >= 0 && lesion_prob <= 1)) throw Error("finetune: --lesion-prob must lie in [0, 1]");
+  if (log_every < 1 || checkpoint_every < 1) throw Error("finetune: --log-every and --checkpoint-every must be >= 1");
+  if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("finetune: --device must be cpu or cuda[:N]");
+  if (workers < 0) throw Error("finetune: --workers must be >= 0");
+  if (!(overlap >= 0 && overlap < 1)) throw Error("finetune: --overlap must lie in [0, 1)");
+  if (window_batch < 1 || bootstrap < 1) throw Error("finetune: --window-batch and --bootstrap must be >= 1");
+}
+
+nlohmann::json FinetuneConfig::to_json() const {
+  return {{"task", task}, {"cache", cache}, {"out", out}, {"init", init}, {"preset", preset}, {"stack", stack},
+          {"stride", stride}, {"train_fraction", train_fraction}, {"test_fraction", test_fraction},
+          {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},
+          {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
+          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size},
+          {"hidden", hidden}, {"lesion_prob", lesion_prob}, {"seed", seed}, {"log_every", log_every},
+          {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
+          {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"window_batch", window_batch},
+          {"tta", tta}, {"bootstrap", bootstrap}};
+}
+
+}  // namespace fratmae::train

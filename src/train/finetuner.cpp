@@ -1,0 +1,329 @@
+#include "train/finetuner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <optional>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/safetensors.h"
+#include "core/torch_compat.h"
+#include "data/cache.h"
+#include "data/crops.h"
+#include "data/loader.h"
+#include "data/splits.h"
+#include "infer/cache_eval.h"
+#include "train/checkpoint.h"
+#include "train/encoder_init.h"
+#include "train/pretrainer.h"
+#include "train/run_util.h"
+#include "train/schedule.h"
+#include "train/seg_loss.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::train {
+
+DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
+                                int64_t hidden) {
+  DownstreamModel d;
+  d.task = task;
+  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size);
+  else if (task == "stage") d.stage = model::StagingNet(mc, hidden);
+  else throw Error("unknown task '" + task + "' (seg, stage)");
+  return d;
+}
+
+namespace {
+
+json checkpoint_identity(const std::string& task, const model::ModelConfig& mc, const json& head) {
+  return {{"task", task}, {"model", mc.to_json()}, {"head", head}};
+}
+
+std::vector<std::string> ids_of(const data::Cache& c, const std::vector<int64_t>& cases) {
+  std::vector<std::string> ids;
+  for (int64_t i : cases) ids.push_back(c.at(i).id);
+  return ids;
+}
+
+// The median native spacing of the training cases (what the segmentation model has learnt at).
+std::array<double, 3> median_spacing(const data::Cache& c, const std::vector<int64_t>& cases) {
+  std::array<double, 3> m{0, 0, 0};
+  for (int a = 0; a < 3; ++a) {
+    std::vector<double> v;
+    for (int64_t i : cases) v.push_back(c.at(i).nat_spacing[static_cast<size_t>(a)]);
+    if (v.empty()) continue;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    m[static_cast<size_t>(a)] = v[v.size() / 2];
+  }
+  return m;
+}
+
+}  // namespace
+
+DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
+  const fs::path cfg_path = run / "config.json";
+  std::error_code ec;
+  if (!fs::exists(cfg_path, ec)) throw FileError(run, "is not a fine-tuning run (no config.json)");
+  const json cfg = json::parse(read_file(cfg_path), nullptr, false);
+  if (cfg.is_discarded() || !cfg.contains("task") || !cfg.contains("model") || !cfg.contains("head"))
+    throw FileError(cfg_path, "is not a fine-tuning run configuration (a pre-training run? fine-tune it first "
+                              "with `fratmae finetune --init`)");
+  const auto ck = latest_checkpoint(run);
+  if (!ck) throw FileError(run, "has no checkpoint yet");
+  const model::ModelConfig mc = model::ModelConfig::from_json(cfg["model"]);
+  DownstreamModel d = make_downstream(cfg["task"], mc, cfg["head"].value("feature_size", int64_t{16}),
+                                      cfg["head"].value("hidden", int64_t{256}));
+  d.run_config = cfg;
+  SafetensorsFile w;
+  w.tensors = load_checkpoint_weights(*ck);
+  std::map<std::string, at::Tensor> dest;
+  for (const auto& p : d.module().named_parameters()) dest[p.key()] = p.value();
+  for (const auto& b : d.module().named_buffers()) dest[b.key()] = b.value();
+  load_into(dest, w, (*ck / "model.safetensors").string(), /*strict=*/true);
+  d.module().to(torch::Device(device));
+  d.module().eval();
+  return d;
+}
+
+FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
+  cfg.validate();
+  const fs::path run(cfg.out);
+  const bool seg = cfg.task == "seg";
+  std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
+
+  // Model: the pre-trained one's configuration (encoders) or a preset.
+  std::optional<PretrainedEncoders> pre;
+  model::ModelConfig mc;
+  if (!cfg.init.empty()) {
+    pre = read_pretrained_encoders(cfg.init);
+    mc = pre->config;
+  } else {
+    mc = model::ModelConfig::preset_config(cfg.preset);
+  }
+
+  // Crops and the input shape: native windows for segmentation (the pre-training stack shape;
+  // axial: H = W = the stack's W, D = its H), the central whole-body stack for staging.
+  const std::array<int64_t, 3> wb = cache->settings().size;
+  data::LoaderConfig lc;
+  if (seg) {
+    if (!cache->settings().native)
+      throw FileError(cache->dir(), "has no native-resolution copies, which segmentation trains on (run "
+                                    "`fratmae preprocess` without --no-native)");
+    const std::array<int64_t, 3> size = cfg.stack == "axial" ? std::array<int64_t, 3>{mc.input[1], mc.input[1], mc.input[0]}
+                                                             : mc.input;
+    lc = data::LoaderConfig::segmentation(true, cfg.batch, cfg.seed, size);
+    lc.crop.lesion_prob = cfg.lesion_prob;
+    mc.input = size;
+  } else {
+    lc = data::LoaderConfig::staging(true, cfg.batch, cfg.seed);
+    lc.crop.kind = cfg.stack == "axial" ? data::CropKind::kAxial : data::CropKind::kCoronal;
+    lc.crop.slices = mc.input[0];
+    lc.crop.stride = cfg.stride;
+    mc.input = data::crop_shape(lc.crop, wb);
+  }
+  lc.augment.enabled = cfg.augment;
+  lc.workers = cfg.workers;
+  try {
+    mc.validate();
+  } catch (const Error& e) {
+    throw Error("finetune: the " + cfg.stack + " input " + std::to_string(mc.input[0]) + " x " +
+                std::to_string(mc.input[1]) + " x " + std::to_string(mc.input[2]) + " does not fit the model (" + e.what() +
+                "); re-run `fratmae preprocess` with --size multiples of " + std::to_string(mc.patch));
+  }
+  const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2}}
+                        : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"classes", 2}};
+
+  // Split by case; keep the cases the task can use.
+  const std::vector<std::string> all_ids = cache->ids();
+  const data::Split split = data::split_cases(all_ids, 0.0, cfg.test_fraction, cfg.split_seed);
+  std::vector<int64_t> train = data::training_subset(all_ids, split.train, cfg.train_fraction, cfg.split_seed);
+  std::vector<int64_t> test = split.test;
+  train = seg ? data::cases_with_mask(*cache, train) : data::cases_with_stage(*cache, train);
+  test = seg ? data::cases_with_mask(*cache, test) : data::cases_with_stage(*cache, test);
+  if (static_cast<int64_t>(train.size()) < cfg.batch)
+    throw FileError(cache->dir(), "has " + std::to_string(train.size()) + " training case(s) with " +
+                                      (seg ? "lesion masks" : "a known stage") + " at --train-fraction " +
+                                      std::to_string(cfg.train_fraction) + ", fewer than --batch " + std::to_string(cfg.batch));
+
+  // Run folder and resolved configuration.
+  std::error_code ec;
+  const bool has_config = fs::exists(run / "config.json", ec);
+  if (has_config && !resume)
+    throw FileError(run, "already holds a run; pass --resume to continue it or choose another --out");
+  if (!has_config && resume) throw FileError(run, "holds no run to resume (no config.json)");
+  fs::create_directories(run, ec);
+  if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
+  json settings = cache->settings().to_json();
+  const json resolved = {
+      {"task", cfg.task},
+      {"train", cfg.to_json()},
+      {"model", mc.to_json()},
+      {"head", head},
+      {"crop", lc.crop.to_string()},
+      {"stack", cfg.stack},
+      {"cache",
+       {{"path", cfg.cache}, {"cases", cache->size()}, {"settings", settings}, {"native_spacing", median_spacing(*cache, train)}}},
+      {"init", pre ? json{{"source", pre->source}, {"method", pre->config.method}} : json(nullptr)},
+      {"split", {{"train", ids_of(*cache, train)}, {"test", ids_of(*cache, test)}}}};
+  if (resume) {
+    const json old = json::parse(read_file(run / "config.json"));
+    json a = old["train"], b = resolved["train"];
+    for (const char* k : {"steps", "epochs", "checkpoint_every", "log_every", "workers", "out", "cache", "device",
+                          "evaluate", "overlap", "window_batch", "tta", "bootstrap"}) {
+      a.erase(k);
+      b.erase(k);
+    }
+    if (a != b || old["model"] != resolved["model"] || old["split"] != resolved["split"])
+      throw FileError(run / "config.json", "the run was started with different settings; resume with the same task, "
+                                           "init, fractions, batch and optimizer settings");
+  }
+  write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
+
+  const torch::Device device(cfg.device);
+  torch::manual_seed(cfg.seed);
+  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden);
+  torch::nn::Module& net = dm.module();
+  if (pre) load_pretrained_encoders(net, *pre);
+  if (cfg.freeze_encoders)
+    for (auto& p : net.named_parameters())
+      if (p.key().rfind("pet_encoder.", 0) == 0 || p.key().rfind("ct_encoder.", 0) == 0) p.value().set_requires_grad(false);
+  net.to(device);
+  torch::optim::AdamW opt(decay_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.task_lr()));
+
+  data::BatchLoader loader(cache, train, lc);
+  const int64_t bpe = loader.batches_per_epoch();
+  const int64_t total = cfg.steps > 0 ? cfg.steps : cfg.epochs * bpe;
+  const int64_t warmup = static_cast<int64_t>(cfg.warmup_fraction * static_cast<double>(total));
+  const json identity = checkpoint_identity(cfg.task, mc, head);
+
+  FinetuneResult result;
+  result.total_steps = total;
+  if (resume) {
+    if (auto ck = latest_checkpoint(run)) {
+      const CheckpointState st = load_checkpoint(*ck, net, opt, identity);
+      result.start_step = st.step;
+      spdlog::info("resuming {} from step {} ({})", run.string(), st.step, ck->filename().string());
+    }
+  }
+  std::vector<json> metrics = read_metrics(run / "metrics.jsonl", result.start_step);
+  {
+    std::string kept;
+    for (const json& m : metrics) kept += m.dump() + "\n";
+    write_file_atomic(run / "metrics.jsonl", kept);
+  }
+  std::ofstream metrics_file(run / "metrics.jsonl", std::ios::app);
+  spdlog::info("finetune {}: {} from {}, input {}x{}x{}, {} training / {} test cases, {} steps of {}, lr {}, on {}",
+               cfg.task, cfg.stack, pre ? pre->source : std::string("scratch (" + mc.preset + ")"), mc.input[0],
+               mc.input[1], mc.input[2], train.size(), test.size(), total, cfg.batch, cfg.task_lr(), cfg.device);
+
+  const bool autocast = device.is_cuda() && cfg.bf16;
+  SequentialBatches feed(loader);
+  auto save = [&](int64_t steps_done) {
+    CheckpointState st;
+    st.step = steps_done;
+    st.model = identity;
+    save_checkpoint(run, net, opt, st);
+    write_metrics_plot(run / "loss.svg", "fratmae finetune: " + cfg.task + " (" + cfg.stack + ")", metrics,
+                       {{"loss", "loss (total)"}, {"dice", "Dice loss"}, {"ce", "cross-entropy"}});
+  };
+
+  Progress progress("finetune " + cfg.task, total - result.start_step, "steps");
+  double sum_loss = 0, sum_a = 0, sum_b = 0, sum_norm = 0;
+  int64_t n_steps = 0, n_samples = 0;
+  auto interval_start = std::chrono::steady_clock::now();
+  const auto t0 = interval_start;
+  int64_t step = result.start_step;
+  net.train();
+  for (; step < total; ++step) {
+    const double lr = cosine_lr(step, total, warmup, cfg.task_lr(), cfg.min_lr);
+    set_lr(opt, lr);
+    for (auto& p : net.parameters()) p.mutable_grad() = at::Tensor();
+    const data::Batch batch = feed.get(step).to(device, true);
+    torch::Tensor loss, a, b;
+    {
+      compat::CudaAutocast ac(autocast);
+      if (seg) {
+        const SegLoss l = dice_ce_loss(dm.seg->forward(batch.ct, batch.pet), batch.seg);
+        loss = l.loss, a = l.dice, b = l.ce;
+      } else {
+        const auto logits = dm.stage->forward(batch.ct, batch.pet).to(torch::kFloat);
+        loss = torch::nn::functional::cross_entropy(logits, batch.stage_label);
+        a = logits.argmax(1).eq(batch.stage_label).to(torch::kFloat).mean();
+      }
+    }
+    loss.backward();
+    const double norm = cfg.clip_grad > 0 ? torch::nn::utils::clip_grad_norm_(net.parameters(), cfg.clip_grad) : 0.0;
+    opt.step();
+    sum_loss += loss.item<double>();
+    sum_a += a.item<double>();
+    if (b.defined()) sum_b += b.item<double>();
+    sum_norm += norm;
+    ++n_steps;
+    n_samples += batch.size();
+    progress.advance(1, "loss " + std::to_string(loss.item<double>()).substr(0, 6));
+    const bool last = step + 1 == total, stopping = stop_request().load() != 0;
+    if ((step + 1) % cfg.log_every == 0 || last || stopping) {
+      const auto now = std::chrono::steady_clock::now();
+      const double secs = std::chrono::duration<double>(now - interval_start).count();
+      json m = {{"step", step + 1},
+                {"epoch", step / bpe},
+                {"loss", sum_loss / n_steps},
+                {"lr", lr},
+                {"grad_norm", sum_norm / n_steps},
+                {"samples_per_s", secs > 0 ? n_samples / secs : 0.0},
+                {"elapsed_s", std::chrono::duration<double>(now - t0).count()}};
+      if (seg) m["dice"] = sum_a / n_steps, m["ce"] = sum_b / n_steps;
+      else m["train_accuracy"] = sum_a / n_steps;
+      metrics_file << m.dump() << "\n" << std::flush;
+      metrics.push_back(m);
+      if (result.first_loss == 0) result.first_loss = m["loss"];
+      result.last_loss = m["loss"];
+      sum_loss = sum_a = sum_b = sum_norm = 0;
+      n_steps = n_samples = 0;
+      interval_start = now;
+    }
+    if ((step + 1) % cfg.checkpoint_every == 0 || last || stopping) save(step + 1);
+    if (stopping) {
+      result.interrupted = true;
+      ++step;
+      spdlog::warn("stopped by signal {} after step {}; checkpoint written, continue with --resume",
+                   stop_request().load(), step);
+      break;
+    }
+  }
+  result.steps_done = step;
+  progress.finish();
+  if (result.interrupted || !cfg.evaluate || test.empty()) return result;
+
+  // The held-out test split.
+  eval::BootstrapOptions bo;
+  bo.samples = cfg.bootstrap;
+  bo.seed = cfg.seed;
+  net.eval();
+  if (seg) {
+    infer::SlidingWindowConfig sw;
+    sw.overlap = cfg.overlap;
+    sw.batch = cfg.window_batch;
+    sw.flip_tta = cfg.tta;
+    const infer::SegEvaluation e = infer::evaluate_segmentation(dm.seg, *cache, test, sw, device, cfg.bf16, bo);
+    infer::write_evaluation(run / "test", e);
+    result.test = e.summary;
+    spdlog::info("test split, {} cases: Dice {} IoU {}", e.ids.size(), e.summary["dice"].dump(), e.summary["iou"].dump());
+  } else {
+    data::LoaderConfig ec_cfg = data::LoaderConfig::staging(false, cfg.batch, cfg.seed);
+    ec_cfg.crop = lc.crop;
+    ec_cfg.crop.central = true;
+    const infer::StageEvaluation e = infer::evaluate_staging(dm.stage, cache, test, ec_cfg, device, cfg.bf16, bo);
+    infer::write_evaluation(run / "test", e);
+    result.test = e.summary;
+  }
+  return result;
+}
+
+}  // namespace fratmae::train

@@ -1,0 +1,75 @@
+#include "train/run_util.h"
+
+#include <fstream>
+
+#include "viz/plot.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::train {
+
+std::vector<torch::optim::OptimizerParamGroup> decay_groups(torch::nn::Module& m, double wd) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (const auto& p : m.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
+                        p.key().find("positional_embedding") == std::string::npos;
+    (matrix ? decay : no_decay).push_back(p.value());
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(wd)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(0.0)));
+  return groups;
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+std::vector<json> read_metrics(const fs::path& p, int64_t before_step) {
+  std::vector<json> out;
+  std::ifstream f(p);
+  for (std::string line; std::getline(f, line);) {
+    if (line.empty()) continue;
+    try {
+      json j = json::parse(line);
+      if (j.value("step", int64_t{0}) <= before_step) out.push_back(j);
+    } catch (const json::exception&) {
+      break;  // a torn last line from a crash
+    }
+  }
+  return out;
+}
+
+void write_metrics_plot(const fs::path& svg, const std::string& title, const std::vector<json>& metrics,
+                        const std::vector<std::pair<std::string, std::string>>& keys) {
+  std::vector<viz::Series> series;
+  for (const auto& [key, label] : keys) {
+    viz::Series s{label, {}, {}};
+    for (const json& m : metrics)
+      if (m.contains(key) && m[key].is_number()) {
+        s.x.push_back(m["step"].get<double>());
+        s.y.push_back(m[key].get<double>());
+      }
+    if (!s.x.empty()) series.push_back(std::move(s));
+  }
+  viz::write_line_plot(svg, title, "optimizer step", series);
+}
+
+data::Batch SequentialBatches::get(int64_t i) {
+  const int64_t epoch = i / bpe_, within = i % bpe_;
+  if (epoch == epoch_ && within == next_) {
+    ++next_;
+    if (auto b = loader_.next()) return *b;
+  }
+  if (within == 0) {
+    loader_.start_epoch(epoch);
+    epoch_ = epoch;
+    next_ = 1;
+    if (auto b = loader_.next()) return *b;
+  }
+  return loader_.batch_at(epoch, within);  // resuming mid-epoch
+}
+
+}  // namespace fratmae::train

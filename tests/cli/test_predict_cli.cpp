@@ -1,0 +1,151 @@
+// `fratmae finetune`, `predict` and `evaluate` as a user runs them: a tiny model fine-tuned on a
+// phantom cohort, run on the real STS_002 PET/CT (DICOM), its mask checked to lie on the PET grid;
+// evaluation against the truth; bad inputs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_output.h"
+#include "io/convert.h"
+#include "io/image_io.h"
+#include "test_util.h"
+
+using namespace fratmae;
+using test::quote;
+using test::run_fratmae;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+fs::path sts002_pet() { return test::data_dir() / "real/ibsi_sts_002_cropped_petct_dicom/PET/image"; }
+fs::path sts002_ct() { return test::data_dir() / "real/ibsi_sts_002_cropped_petct_dicom/CT/image"; }
+
+// A 6-case Hodgkin phantom cohort, its cache, and tiny segmentation and staging runs.
+struct Runs {
+  test::TempDir dir;
+  fs::path cohort, cache, seg, stage;
+  static Runs& get() {
+    static Runs r;
+    return r;
+  }
+
+ private:
+  Runs() : cohort(dir / "cohort"), cache(dir / "cache"), seg(dir / "seg"), stage(dir / "stage") {
+    auto r = run_fratmae("phantom --out " + quote(cohort) + " --cases 6 --seed 8 --cohort hodgkin");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = run_fratmae("preprocess --data " + quote(cohort) + " --out " + quote(cache) + " --size 32 32 48");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string common = " --cache " + quote(cache) + " --steps 2 --batch 2 --workers 1 --test-fraction 0 ";
+    r = run_fratmae("finetune --task seg --feature-size 4 --out " + quote(seg) + common);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = run_fratmae("finetune --task stage --out " + quote(stage) + common);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+};
+
+}  // namespace
+
+TEST(PredictCli, MaskLiesOnThePetGridOfARealStudy) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  auto r = run_fratmae("predict --model " + quote(runs.seg) + " --ct " + quote(sts002_ct()) + " --pet " +
+                       quote(sts002_pet()) + " --out " + quote(tmp / "pred") + " --probability");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"SEG.nii.gz", "probability.nii.gz", "lesions.json", "mip.png", "prediction.json"})
+    EXPECT_TRUE(fs::exists(tmp / "pred" / f)) << f;
+  // The PET as `convert` writes it, and the mask: the same grid, bit for bit.
+  r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --ct-dicom " + quote(sts002_ct()) + " --out " +
+                  quote(tmp / "study"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Volume suv = io::read_image(tmp / "study" / "SUV.nii.gz");
+  const Volume mask = io::read_labels(tmp / "pred" / "SEG.nii.gz");
+  EXPECT_TRUE(mask.geom == suv.geom) << mask.geom.to_string() << " vs " << suv.geom.to_string();
+  const Volume prob = io::read_image(tmp / "pred" / "probability.nii.gz");
+  EXPECT_TRUE(prob.geom == suv.geom);
+  EXPECT_TRUE(mask.data.eq(prob.data.gt(0.5)).all().item<bool>());
+  const json lesions = json::parse(read_file(tmp / "pred" / "lesions.json"));
+  EXPECT_TRUE(lesions.contains("mtv_ml") && lesions.contains("tlg") && lesions.contains("count"));
+  const json rec = json::parse(read_file(tmp / "pred" / "prediction.json"));
+  EXPECT_GT(rec["peak_rss_mib"].get<double>(), 0);
+  EXPECT_EQ(rec["task"], "seg");
+  // Outputs exist: a second run needs --overwrite.
+  r = run_fratmae("predict --model " + quote(runs.seg) + " --ct " + quote(sts002_ct()) + " --pet " +
+                  quote(sts002_pet()) + " --out " + quote(tmp / "pred"));
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(PredictCli, StagingModelGivesProbabilities) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  const fs::path c = runs.cohort / "HODGKIN_0000";
+  auto r = run_fratmae("predict --model " + quote(runs.stage) + " --ct " + quote(c / "CTres.nii.gz") + " --pet " +
+                       quote(c / "SUV.nii.gz") + " --out " + quote(tmp / "p"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json s = json::parse(read_file(tmp / "p" / "stage.json"));
+  const double a = s["probabilities"]["early (I-II)"], b = s["probabilities"]["advanced (III-IV)"];
+  EXPECT_NEAR(a + b, 1.0, 1e-9);
+  EXPECT_FALSE(fs::exists(tmp / "p" / "SEG.nii.gz"));
+}
+
+TEST(PredictCli, BadInputsAreRefusedWithoutOutput) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  // A missing PET file: the message names it, nothing is left behind.
+  auto r = run_fratmae("predict --model " + quote(runs.seg) + " --ct " + quote(sts002_ct()) + " --pet " +
+                       quote(tmp / "missing.nii.gz") + " --out " + quote(tmp / "out"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("missing.nii.gz"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+  // A folder that is not a fine-tuning run.
+  r = run_fratmae("predict --model " + quote(runs.cache) + " --ct " + quote(sts002_ct()) + " --pet " +
+                  quote(sts002_pet()) + " --out " + quote(tmp / "out"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("fine-tuning run"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+  // No CT.
+  r = run_fratmae("predict --model " + quote(runs.seg) + " --pet " + quote(sts002_pet()) + " --out " + quote(tmp / "out"));
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(EvaluateCli, TruthAgainstItselfScoresOneAndMismatchesAreErrors) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  fs::create_directories(tmp / "pred");
+  for (int i = 0; i < 6; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof(id), "HODGKIN_%04d", i);
+    fs::copy_file(runs.cohort / id / "SEG.nii.gz", tmp / "pred" / (std::string(id) + ".nii.gz"));
+  }
+  auto r = run_fratmae("evaluate --pred " + quote(tmp / "pred") + " --truth " + quote(runs.cohort) + " --out " +
+                       quote(tmp / "eval") + " --bootstrap 100");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("dice"), std::string::npos) << r.output;
+  const json m = json::parse(read_file(tmp / "eval" / "metrics.json"));
+  EXPECT_EQ(m["cases"].size(), 6u);
+  EXPECT_DOUBLE_EQ(m["summary"]["dice"]["value"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(m["summary"]["fp_volume_ml"]["value"].get<double>(), 0.0);
+  EXPECT_TRUE(fs::exists(tmp / "eval" / "cases.csv"));
+
+  // A prediction on another grid.
+  test::TempDir tmp2;
+  fs::create_directories(tmp2 / "pred");
+  for (const auto& e : fs::directory_iterator(tmp / "pred")) fs::copy_file(e.path(), tmp2 / "pred" / e.path().filename());
+  Volume v = io::read_labels(tmp2 / "pred" / "HODGKIN_0003.nii.gz");
+  v.geom.spacing[0] *= 1.5;
+  fs::remove(tmp2 / "pred" / "HODGKIN_0003.nii.gz");
+  io::write_image(v, tmp2 / "pred" / "HODGKIN_0003.nii.gz");
+  r = run_fratmae("evaluate --pred " + quote(tmp2 / "pred") + " --truth " + quote(runs.cohort) + " --out " +
+                  quote(tmp2 / "eval"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("HODGKIN_0003"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp2 / "eval" / "metrics.json"));
+  // A missing prediction.
+  fs::remove(tmp2 / "pred" / "HODGKIN_0003.nii.gz");
+  r = run_fratmae("evaluate --pred " + quote(tmp2 / "pred") + " --truth " + quote(runs.cohort) + " --out " +
+                  quote(tmp2 / "eval"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("no prediction"), std::string::npos) << r.output;
+}

@@ -1,0 +1,91 @@
+// The downstream networks: UNETR-style segmentation and the staging MLP.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "model/unetr.h"
+#include "model_test_util.h"
+
+using namespace fratmae;
+using namespace fratmae::model;
+using fratmae::test::gradient_check;
+
+namespace {
+ModelConfig tiny() { return ModelConfig::preset_config("tiny"); }
+}  // namespace
+
+TEST(Unetr, SkipLayersAreThePapersBlocks) {
+  EXPECT_EQ(skip_layers(12), (std::array<int64_t, 4>{2, 5, 8, 11}));  // blocks 3, 6, 9, 12
+  EXPECT_EQ(skip_layers(2), (std::array<int64_t, 4>{0, 0, 1, 1}));
+  EXPECT_EQ(skip_layers(1), (std::array<int64_t, 4>{0, 0, 0, 0}));
+}
+
+TEST(Unetr, OutputShapeForPatch8And16) {
+  torch::manual_seed(0);
+  SegmentationNet net(tiny(), /*feature_size=*/4);  // 16 x 32 x 48, patch 8
+  const auto x = torch::randn({2, 1, 16, 32, 48});
+  const auto y = net->forward(x, x);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 2, 16, 32, 48}));
+  const auto p = net->foreground_probability(x, x);
+  EXPECT_EQ(p.sizes(), (std::vector<int64_t>{2, 16, 32, 48}));
+  EXPECT_TRUE(p.ge(0).all().item<bool>() && p.le(1).all().item<bool>());
+
+  ModelConfig c = tiny();
+  c.patch = 16;
+  c.input = {16, 32, 32};
+  SegmentationNet net16(c, 2);
+  EXPECT_EQ(net16->levels, 4);
+  EXPECT_EQ(net16->forward(torch::randn({1, 1, 16, 32, 32}), torch::randn({1, 1, 16, 32, 32})).sizes(),
+            (std::vector<int64_t>{1, 2, 16, 32, 32}));
+  c.patch = 32;
+  c.input = {32, 32, 32};
+  EXPECT_THROW(SegmentationNet(c, 2), Error);
+}
+
+TEST(Unetr, EncoderNamesMatchPretraining) {
+  SegmentationNet net(tiny(), 4);
+  bool pet = false, ct = false;
+  for (const auto& p : net->named_parameters()) {
+    pet = pet || p.key() == "pet_encoder.blocks.0.attn.q_proj.weight";
+    ct = ct || p.key() == "ct_encoder.patch_embed.proj.weight";
+  }
+  EXPECT_TRUE(pet && ct);
+}
+
+TEST(Unetr, GradientsReachEncodersAndHead) {
+  torch::manual_seed(1);
+  SegmentationNet net(tiny(), 4);
+  const auto ct = torch::randn({1, 1, 16, 32, 48}), pet = torch::rand({1, 1, 16, 32, 48});
+  net->forward(ct, pet).select(1, 1).mean().backward();
+  for (const auto& name : {"pet_encoder.blocks.0.mlp.fc1.weight", "ct_encoder.blocks.1.attn.proj.weight",
+                           "input_block.conv1.weight", "skip_projections.0.ups.0.weight", "head.weight"}) {
+    const auto g = net->named_parameters()[name].grad();
+    ASSERT_TRUE(g.defined()) << name;
+    EXPECT_GT(g.abs().sum().item<double>(), 0) << name;
+  }
+}
+
+TEST(Unetr, GradientCheckOfTheDecoderBlocks) {
+  torch::manual_seed(2);
+  ConvBlock block(3, 4);
+  const auto x = torch::randn({1, 3, 4, 4, 4}, torch::kDouble);
+  gradient_check(*block, [&] { return block->forward(x).square().sum(); });
+  UpBlock up(4, 2);
+  const auto low = torch::randn({1, 4, 2, 2, 2}, torch::kDouble), skip = torch::randn({1, 2, 4, 4, 4}, torch::kDouble);
+  gradient_check(*up, [&] { return up->forward(low, skip).square().sum(); });
+  UpProject proj(4, 3, 2);
+  gradient_check(*proj, [&] { return proj->forward(low).square().sum(); });
+}
+
+TEST(StagingNet, ShapeAndGradient) {
+  torch::manual_seed(3);
+  StagingNet net(tiny(), 16, 2, /*dropout=*/0.0);
+  const auto ct = torch::randn({3, 1, 16, 32, 48}), pet = torch::rand({3, 1, 16, 32, 48});
+  const auto logits = net->forward(ct, pet);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{3, 2}));
+  // Gradient check on the head in double (the encoders are checked in test_model).
+  auto& mlp = *net->mlp;
+  const auto feats = torch::randn({3, 2 * tiny().encoder.dim}, torch::kDouble);
+  gradient_check(mlp, [&] { return net->mlp->forward(feats).square().sum(); });
+}

@@ -1,0 +1,174 @@
+// Fine-tuning: the Dice + CE loss, encoder initialisation from a pre-training run, a tiny
+// segmentation and staging run end to end with their test-split evaluation, resume.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "data/cache_writer.h"
+#include "data/phantom_source.h"
+#include "train/encoder_init.h"
+#include "train/finetuner.h"
+#include "train/pretrainer.h"
+#include "train/seg_loss.h"
+#include "test_util.h"
+
+using namespace fratmae;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// 8 Hodgkin phantom cases (every case has lesions and a stage), whole body 32 x 32 x 48 and
+// native copies: tiny-preset inputs for both tasks.
+const fs::path& cache_dir() {
+  static test::TempDir dir;
+  static bool built = false;
+  if (!built) {
+    phantom::PhantomConfig pc;
+    pc.cases = 8;
+    pc.seed = 4;
+    pc.cohort = "hodgkin";
+    data::CacheSettings s;
+    s.size = {32, 32, 48};
+    data::CacheWriter w(dir / "cache", s);
+    const int saved = at::get_num_threads();
+    at::set_num_threads(1);
+    for (int64_t i = 0; i < pc.cases; ++i) w.add_case(data::phantom_case_arrays(phantom::generate_case(pc, i), pc, i));
+    at::set_num_threads(saved);
+    w.commit();
+    built = true;
+  }
+  static const fs::path p = dir / "cache";
+  return p;
+}
+
+train::FinetuneConfig tiny_finetune(const std::string& task, const fs::path& out, int64_t steps) {
+  train::FinetuneConfig c;
+  c.task = task;
+  c.cache = cache_dir().string();
+  c.out = out.string();
+  c.preset = "tiny";
+  c.steps = steps;
+  c.batch = 2;
+  c.lr = 1e-3;
+  c.feature_size = 4;
+  c.test_fraction = 0.25;
+  c.workers = 1;
+  c.bootstrap = 50;
+  c.log_every = 1;
+  c.overlap = 0.0;
+  return c;
+}
+
+}  // namespace
+
+TEST(SegLoss, PerfectAndWorstPredictions) {
+  auto truth = torch::zeros({2, 1, 4, 4, 4}, torch::kByte);
+  truth[0][0][1][1][1] = 1;
+  truth[1][0][2][2][2] = 1;
+  const auto onehot = torch::cat({1 - truth, truth}, 1).to(torch::kFloat);
+  const auto perfect = train::dice_ce_loss(onehot * 40 - 20, truth);  // logits +-20
+  EXPECT_NEAR(perfect.dice.item<double>(), 0.0, 1e-5);
+  EXPECT_NEAR(perfect.ce.item<double>(), 0.0, 1e-6);
+  const auto worst = train::dice_ce_loss((1 - onehot) * 40 - 20, truth);
+  EXPECT_NEAR(worst.dice.item<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(worst.ce.item<double>(), 40.0, 1e-3);
+  // Uniform logits: p = 1/2 everywhere; batch foreground Dice = 2 * (2 * 0.5) / (64 + 2).
+  const auto uniform = train::dice_ce_loss(torch::zeros({2, 2, 4, 4, 4}), truth);
+  EXPECT_NEAR(uniform.dice.item<double>(), 1.0 - 2.0 / 66.0, 1e-5);
+  EXPECT_NEAR(uniform.ce.item<double>(), std::log(2.0), 1e-6);
+}
+
+TEST(SegLoss, GradientMatchesFiniteDifferences) {
+  torch::manual_seed(0);
+  auto truth = torch::randint(0, 2, {1, 1, 3, 3, 3}).to(torch::kByte);
+  auto logits = torch::randn({1, 2, 3, 3, 3}, torch::kDouble).requires_grad_(true);
+  train::dice_ce_loss(logits, truth).loss.backward();
+  const auto g = logits.grad().clone();
+  const double eps = 1e-6;
+  for (int64_t i : {0, 13, 40}) {
+    auto flat = logits.detach().clone().view(-1);
+    flat[i] += eps;
+    const double up = train::dice_ce_loss(flat.view({1, 2, 3, 3, 3}), truth).loss.item<double>();
+    flat[i] -= 2 * eps;
+    const double down = train::dice_ce_loss(flat.view({1, 2, 3, 3, 3}), truth).loss.item<double>();
+    EXPECT_NEAR(g.view(-1)[i].item<double>(), (up - down) / (2 * eps), 1e-6);
+  }
+}
+
+TEST(Finetune, SegmentationRunsEvaluatesAndResumes) {
+  test::TempDir tmp;
+  const auto r = train::finetune(tiny_finetune("seg", tmp / "seg", 4), false);
+  EXPECT_EQ(r.steps_done, 4);
+  const json cfg = json::parse(read_file(tmp / "seg" / "config.json"));
+  EXPECT_EQ(cfg["model"]["input"], (std::vector<int64_t>{16, 32, 48}));
+  EXPECT_EQ(cfg["split"]["test"].size(), 2u);
+  EXPECT_EQ(cfg["split"]["train"].size(), 6u);
+  const json m = json::parse(read_file(tmp / "seg" / "test" / "metrics.json"));
+  EXPECT_EQ(m["cases"].size(), 2u);
+  EXPECT_TRUE(m["summary"].contains("dice"));
+  EXPECT_TRUE(fs::exists(tmp / "seg" / "test" / "cases.csv"));
+  EXPECT_TRUE(fs::exists(tmp / "seg" / "loss.svg"));
+  // A second start on the same folder is refused; --resume to more steps continues from 4.
+  EXPECT_THROW(train::finetune(tiny_finetune("seg", tmp / "seg", 4), false), Error);
+  const auto r2 = train::finetune(tiny_finetune("seg", tmp / "seg", 6), true);
+  EXPECT_EQ(r2.start_step, 4);
+  EXPECT_EQ(r2.steps_done, 6);
+  // The fine-tuned model loads for inference.
+  auto dm = train::load_finetuned(tmp / "seg");
+  ASSERT_TRUE(dm.seg);
+  EXPECT_EQ(dm.task, "seg");
+}
+
+TEST(Finetune, StagingFromAPretrainingRunStartsFromItsEncoders) {
+  test::TempDir tmp;
+  train::PretrainConfig pc;
+  pc.cache = cache_dir().string();
+  pc.out = (tmp / "pre").string();
+  pc.preset = "tiny";
+  pc.steps = 2;
+  pc.batch = 2;
+  pc.workers = 1;
+  train::pretrain(pc, false);
+  const auto pre = train::read_pretrained_encoders(tmp / "pre");
+  EXPECT_EQ(pre.config.encoder.dim, 64);
+
+  // Loading copies every encoder weight (not the position embeddings, recomputed per grid).
+  auto dm = train::make_downstream("stage", pre.config, 16, 32);
+  train::load_pretrained_encoders(dm.module(), pre);
+  for (const auto& p : dm.module().named_parameters())
+    if (p.key().rfind("pet_encoder.", 0) == 0)
+      EXPECT_TRUE(torch::equal(p.value(), pre.weights.at(p.key()))) << p.key();
+
+  auto fc = tiny_finetune("stage", tmp / "stage", 3);
+  fc.init = (tmp / "pre").string();
+  const auto r = train::finetune(fc, false);
+  EXPECT_EQ(r.steps_done, 3);
+  const json m = json::parse(read_file(tmp / "stage" / "test" / "metrics.json"));
+  EXPECT_EQ(m["cases"].size(), 2u);
+  EXPECT_TRUE(m["summary"].contains("accuracy"));
+  EXPECT_TRUE(m["summary"].contains("macro_sensitivity"));
+  const json cfg = json::parse(read_file(tmp / "stage" / "config.json"));
+  EXPECT_EQ(cfg["init"]["method"], "fratmae");
+
+  // An init that is not a run, and a fraction leaving fewer cases than a batch, are refused.
+  fc.out = (tmp / "bad").string();
+  fc.init = (tmp / "nothing").string();
+  EXPECT_THROW(train::finetune(fc, false), FileError);
+  fc.init.clear();
+  fc.train_fraction = 0.1;
+  fc.batch = 2;
+  EXPECT_THROW(train::finetune(fc, false), FileError);
+}
+
+TEST(Finetune, AxialStacksChangeTheInputShape) {
+  test::TempDir tmp;
+  auto fc = tiny_finetune("seg", tmp / "axial", 1);
+  fc.stack = "axial";
+  fc.evaluate = false;
+  train::finetune(fc, false);
+  const json cfg = json::parse(read_file(tmp / "axial" / "config.json"));
+  EXPECT_EQ(cfg["model"]["input"], (std::vector<int64_t>{32, 32, 16}));
+}
