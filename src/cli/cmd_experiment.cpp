@@ -1,17 +1,12 @@
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/training_options.h"
 #include "train/experiment.h"
-#include "train/pretrainer.h"
 
 namespace fratmae::cli {
-
-namespace {
-extern "C" void on_experiment_signal(int sig) { train::stop_request().store(sig); }
-}  // namespace
 
 void add_experiment(CLI::App& app) {
   auto c = std::make_shared<train::ExperimentConfig>();
@@ -28,8 +23,7 @@ void add_experiment(CLI::App& app) {
   sub->add_option("--workers", c->workers, "data-loading threads")->capture_default_str();
   sub->add_option("--seed", c->seed, "seed of the cohorts, splits and training")->capture_default_str();
   sub->callback([c] {
-    std::signal(SIGINT, on_experiment_signal);
-    std::signal(SIGTERM, on_experiment_signal);
+    install_stop_signals();
     train::run_experiment(*c);
   });
 }

@@ -1,18 +1,14 @@
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/training_options.h"
 #include "core/error.h"
 #include "train/finetuner.h"
 #include "train/pretrainer.h"
 
 namespace fratmae::cli {
-
-namespace {
-extern "C" void on_finetune_signal(int sig) { train::stop_request().store(sig); }
-}  // namespace
 
 void add_finetune(CLI::App& app) {
   struct Args {
@@ -39,30 +35,18 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--epochs", c.epochs, "epochs (when --steps is 0)")->capture_default_str();
   sub->add_option("--steps", c.steps, "optimizer steps (0: from --epochs)")->capture_default_str();
   sub->add_option("--batch", c.batch, "samples per step")->capture_default_str();
-  sub->add_option("--lr", c.lr, "peak learning rate (0: 1e-4 for seg, 5e-5 for stage)")->capture_default_str();
-  sub->add_option("--min-lr", c.min_lr, "final learning rate of the cosine schedule")->capture_default_str();
-  sub->add_option("--warmup", c.warmup_fraction, "fraction of steps of linear warm-up")->capture_default_str();
-  sub->add_option("--weight-decay", c.weight_decay, "AdamW weight decay on weight matrices")->capture_default_str();
-  sub->add_option("--clip-grad", c.clip_grad, "max gradient norm (0: off)")->capture_default_str();
+  add_training_options(sub, c, "peak learning rate (0: 1e-4 for seg, 5e-5 for stage)");
   sub->add_flag("--freeze-encoders", c.freeze_encoders, "train only the task head");
   sub->add_option("--feature-size", c.feature_size, "UNETR decoder channels at full resolution")->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
   sub->add_option("--lesion-prob", c.lesion_prob, "share of seg crops centred on a lesion")->capture_default_str();
-  sub->add_option("--seed", c.seed, "seed of every random choice")->capture_default_str();
-  sub->add_option("--log-every", c.log_every, "steps between metrics lines")->capture_default_str();
-  sub->add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints")->capture_default_str();
-  sub->add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--bf16", c.bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
-  sub->add_option("--workers", c.workers, "data-loading threads")->capture_default_str();
-  sub->add_option("--augment", c.augment, "flips and intensity jitter (true/false)")->capture_default_str();
   sub->add_option("--evaluate", c.evaluate, "evaluate on the test split at the end (true/false)")->capture_default_str();
   sub->add_option("--overlap", c.overlap, "sliding-window overlap for the evaluation")->capture_default_str();
   sub->add_option("--window-batch", c.window_batch, "windows per forward pass")->capture_default_str();
   sub->add_flag("--tta", c.tta, "flip test-time augmentation in the evaluation");
   sub->add_option("--bootstrap", c.bootstrap, "bootstrap samples of the confidence intervals")->capture_default_str();
   sub->callback([a] {
-    std::signal(SIGINT, on_finetune_signal);
-    std::signal(SIGTERM, on_finetune_signal);
+    install_stop_signals();
     const train::FinetuneResult r = train::finetune(a->cfg, a->resume);
     spdlog::info("finetune: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,
                  r.total_steps, r.first_loss, r.last_loss, a->cfg.out);

@@ -1,17 +1,13 @@
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/training_options.h"
 #include "core/error.h"
 #include "train/pretrainer.h"
 
 namespace fratmae::cli {
-
-namespace {
-extern "C" void on_stop_signal(int sig) { train::stop_request().store(sig); }
-}  // namespace
 
 void add_pretrain(CLI::App& app) {
   struct Args {
@@ -36,22 +32,10 @@ void add_pretrain(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--batch", c.batch, "samples per optimizer step")->capture_default_str();
   sub->add_option("--accum", c.accum, "micro-batches per step (gradient accumulation)")->capture_default_str();
-  sub->add_option("--lr", c.lr, "peak learning rate (AdamW)")->capture_default_str();
-  sub->add_option("--min-lr", c.min_lr, "final learning rate of the cosine schedule")->capture_default_str();
-  sub->add_option("--warmup", c.warmup_fraction, "fraction of steps of linear warm-up")->capture_default_str();
-  sub->add_option("--weight-decay", c.weight_decay, "AdamW weight decay on weight matrices")->capture_default_str();
-  sub->add_option("--clip-grad", c.clip_grad, "max gradient norm (0: off)")->capture_default_str();
-  sub->add_option("--seed", c.seed, "seed of every random choice")->capture_default_str();
-  sub->add_option("--log-every", c.log_every, "steps between metrics lines")->capture_default_str();
-  sub->add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints")->capture_default_str();
-  sub->add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--bf16", c.bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
-  sub->add_option("--workers", c.workers, "data-loading threads")->capture_default_str();
-  sub->add_option("--augment", c.augment, "flips and intensity jitter (true/false)")->capture_default_str();
+  add_training_options(sub, c, "peak learning rate (AdamW)");
   sub->add_option("--clip-weights", c.clip_weights, "pretrained CLIP text weights (.safetensors, open_clip or HF names)");
   sub->callback([a] {
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGTERM, on_stop_signal);
+    install_stop_signals();
     const train::PretrainResult r = train::pretrain(a->cfg, a->resume);
     spdlog::info("pretrain: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,
                  r.total_steps, r.first_loss, r.last_loss, a->cfg.out);

@@ -17,6 +17,7 @@ nn::ConvTranspose3d up2(int64_t in, int64_t out) {
   return nn::ConvTranspose3d(nn::ConvTranspose3dOptions(in, out, 2).stride(2).bias(false));
 }
 torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.01); }
+constexpr double kForegroundPrior = 0.01;
 
 // (B, 1 + L, C) tokens (CLS first) -> (B, C, g0, g1, g2).
 torch::Tensor tokens_to_grid(const torch::Tensor& t, const std::array<int64_t, 3>& g) {
@@ -97,6 +98,12 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_s
   up_blocks = register_module("up_blocks", nn::ModuleList());
   for (int64_t l = levels - 1; l >= 0; --l) up_blocks->push_back(UpBlock(l == levels - 1 ? C2 : ch(l + 1), ch(l)));
   head = register_module("head", nn::Conv3d(nn::Conv3dOptions(ch(0), classes, 1)));
+  // Lesions are rare: start with foreground probability ~1% everywhere (RetinaNet's prior
+  // initialisation) rather than 50%, so training does not spend its first hundreds of steps
+  // learning that most voxels are background before the Dice term can work.
+  torch::NoGradGuard ng;
+  head->bias.zero_();
+  head->bias.narrow(0, 1, classes - 1).fill_(std::log(kForegroundPrior / (1.0 - kForegroundPrior)));
 }
 
 torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {

@@ -9,7 +9,8 @@
 //               convolutions (UNETR's "PrUp" blocks)
 //   skip 0      a convolution block on the input [CT, PET]
 //   up l        transposed convolution from level l + 1, concatenated with skip l, conv block
-//   head        1x1x1 convolution to `classes` logits at level 0
+//   head        1x1x1 convolution to `classes` logits at level 0; its bias starts at the
+//               foreground prior (p = 0.01 per foreground class: lesions are rare)
 // Conv blocks: two 3x3x3 convolutions with instance norm and leaky ReLU, plus a residual
 // (UNETR's UnetResBlock). With p = 8 (the `tiny` preset) the hidden states used are those of
 // blocks depth * 3/4 and depth * 2/4 (levels 2 and 1).

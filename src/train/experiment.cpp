@@ -44,14 +44,19 @@ struct Plan {
   int64_t stage_steps, stage_epochs, stage_batch;
   std::vector<double> more_fractions;  // beyond 20%, for baseline and FratMAE (Table 3)
   double test_fraction;
+  double pre_lr, seg_lr, stage_lr;     // 0 = the engine's default (the paper's)
+  int64_t feature_size;                // UNETR width
+  double lesion_prob, overlap;         // seg crops; sliding-window evaluation
 };
 
 Plan plan_for(const std::string& preset) {
   if (preset == "demo")  // tiny model, small phantoms: about ten minutes on two CPU cores
-    return {"small", 24, 40, 40, {32, 32, 48}, "tiny", 150, 1, 8, 120, 1, 4, 100, 1, 4, {}, 0.25};
+    return {"small", 24, 32, 60, {32, 32, 48}, "tiny", 400, 1, 8, 250, 1, 2, 150, 1, 4, {}, 0.25,
+            1e-3, 2e-3, 1e-3, 4, 0.67, 0.25};
   // The paper's schedule (§2.4): 30 epochs of pre-training at batch 24, 200 epochs of
   // segmentation at batch 16, 500 epochs of staging at batch 2.
-  return {"full", 400, 200, 120, {160, 160, 192}, "paper", 0, 30, 24, 0, 200, 16, 0, 500, 2, {0.4, 1.0}, 0.2};
+  return {"full", 400, 200, 120, {160, 160, 192}, "paper", 0, 30, 24, 0, 200, 16, 0, 500, 2, {0.4, 1.0}, 0.2,
+          0, 0, 0, 16, 0.5, 0.5};
 }
 
 const std::vector<std::pair<std::string, std::string>>& table3_settings() {
@@ -69,8 +74,9 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 }
 
 void build_phantom_cache(const fs::path& dir, const std::string& phantom, const std::string& cohort, int64_t cases,
-                         uint64_t seed, const std::array<int64_t, 3>& wb, bool native) {
+                         uint64_t seed, const std::array<int64_t, 3>& wb, bool native, const std::string& device) {
   phantom::PhantomConfig pc;
+  pc.device = device;  // full-size phantoms are generated much faster on a GPU
   pc.preset = phantom;
   pc.cohort = cohort;
   pc.cases = cases;
@@ -86,6 +92,22 @@ void build_phantom_cache(const fs::path& dir, const std::string& phantom, const 
 }
 
 std::string fraction_name(double f) { return std::to_string(static_cast<int>(std::lround(f * 100))) + "pct"; }
+
+// A fine-tuning run's folder name: init (or baseline), training fraction, stack.
+std::string run_name(const std::string& init, double fraction, const std::string& stack) {
+  return (init.empty() ? std::string("baseline") : init) + "_" + fraction_name(fraction) + (stack == "axial" ? "_axial" : "");
+}
+
+// What every run of an experiment shares.
+template <class Config>
+void set_common(Config& c, const ExperimentConfig& cfg) {
+  c.seed = cfg.seed;
+  c.device = cfg.device;
+  c.bf16 = cfg.bf16;
+  c.workers = cfg.workers;
+  c.log_every = 5;
+  c.checkpoint_every = 1000;
+}
 
 json summary_of(const fs::path& run) {
   const json m = json::parse(read_file(run / "test" / "metrics.json"));
@@ -140,9 +162,9 @@ json run_experiment(const ExperimentConfig& cfg) {
   // 1. Cohorts -> caches (incremental: finished cases are kept).
   auto t = std::chrono::steady_clock::now();
   spdlog::info("experiment {}: [1/4] phantom cohorts and caches in {}", cfg.preset, (out / "caches").string());
-  build_phantom_cache(out / "caches" / "pretrain", plan.phantom, "autopet", plan.pre_cases, cfg.seed + 101, plan.wb, false);
-  build_phantom_cache(out / "caches" / "seg", plan.phantom, "autopet", plan.seg_cases, cfg.seed + 202, plan.wb, true);
-  build_phantom_cache(out / "caches" / "stage", plan.phantom, "hodgkin", plan.stage_cases, cfg.seed + 303, plan.wb, false);
+  build_phantom_cache(out / "caches" / "pretrain", plan.phantom, "autopet", plan.pre_cases, cfg.seed + 101, plan.wb, false, cfg.device);
+  build_phantom_cache(out / "caches" / "seg", plan.phantom, "autopet", plan.seg_cases, cfg.seed + 202, plan.wb, true, cfg.device);
+  build_phantom_cache(out / "caches" / "stage", plan.phantom, "hodgkin", plan.stage_cases, cfg.seed + 303, plan.wb, false, cfg.device);
   seconds["caches"] = seconds_since(t);
 
   // 2. Pre-training of the four variants.
@@ -158,12 +180,8 @@ json run_experiment(const ExperimentConfig& cfg) {
     pc.steps = plan.pre_steps;
     pc.epochs = plan.pre_epochs;
     pc.batch = plan.pre_batch;
-    pc.seed = cfg.seed;
-    pc.device = cfg.device;
-    pc.bf16 = cfg.bf16;
-    pc.workers = cfg.workers;
-    pc.log_every = 5;
-    pc.checkpoint_every = 1000;
+    if (plan.pre_lr > 0) pc.lr = plan.pre_lr;
+    set_common(pc, cfg);
     spdlog::info("experiment {}: [2/4] pre-training {}", cfg.preset, label);
     pretrain(pc, fs::exists(fs::path(pc.out) / "config.json"));
     if (stop_request().load()) throw Error("experiment: stopped; run the same command again to continue");
@@ -186,8 +204,7 @@ json run_experiment(const ExperimentConfig& cfg) {
   };
   std::vector<Run> runs;
   auto add = [&](const std::string& task, const std::string& init, double fraction, const std::string& stack) {
-    const std::string name = (init.empty() ? std::string("baseline") : init) + "_" + fraction_name(fraction) +
-                             (stack == "axial" ? "_axial" : "");
+    const std::string name = run_name(init, fraction, stack);
     for (const Run& r : runs)
       if (r.dir == out / "finetune" / task / name) return;
     runs.push_back({task, init, stack, fraction, out / "finetune" / task / name});
@@ -219,13 +236,11 @@ json run_experiment(const ExperimentConfig& cfg) {
     fc.steps = r.task == "seg" ? plan.seg_steps : plan.stage_steps;
     fc.epochs = r.task == "seg" ? plan.seg_epochs : plan.stage_epochs;
     fc.batch = r.task == "seg" ? plan.seg_batch : plan.stage_batch;
-    fc.seed = cfg.seed;
-    fc.device = cfg.device;
-    fc.bf16 = cfg.bf16;
-    fc.workers = cfg.workers;
-    fc.log_every = 5;
-    fc.checkpoint_every = 1000;
-    if (cfg.preset == "demo") fc.feature_size = 8;
+    set_common(fc, cfg);
+    fc.lr = r.task == "seg" ? plan.seg_lr : plan.stage_lr;
+    fc.feature_size = plan.feature_size;
+    fc.lesion_prob = plan.lesion_prob;
+    fc.overlap = plan.overlap;
     spdlog::info("experiment {}: [3/4] fine-tuning {}/{}: {}", cfg.preset, k, runs.size(), r.dir.string());
     finetune(fc, fs::exists(r.dir / "config.json"));
     if (stop_request().load()) throw Error("experiment: stopped; run the same command again to continue");
@@ -237,8 +252,7 @@ json run_experiment(const ExperimentConfig& cfg) {
   auto result = [&](const std::string& init, double f, const std::string& stack) {
     json row;
     for (const char* task : {"seg", "stage"}) {
-      const std::string name =
-          (init.empty() ? std::string("baseline") : init) + "_" + fraction_name(f) + (stack == "axial" ? "_axial" : "");
+      const std::string name = run_name(init, f, stack);
       const fs::path dir = out / "finetune" / task / name;
       row[task] = summary_of(dir);
       row[std::string(task) + "_run"] = fs::relative(dir, out).string();
@@ -282,7 +296,10 @@ json run_experiment(const ExperimentConfig& cfg) {
       {"schedule",
        {{"pretrain", {{"steps", plan.pre_steps}, {"epochs", plan.pre_epochs}, {"batch", plan.pre_batch}}},
         {"seg", {{"steps", plan.seg_steps}, {"epochs", plan.seg_epochs}, {"batch", plan.seg_batch}}},
-        {"stage", {{"steps", plan.stage_steps}, {"epochs", plan.stage_epochs}, {"batch", plan.stage_batch}}}}},
+        {"stage", {{"steps", plan.stage_steps}, {"epochs", plan.stage_epochs}, {"batch", plan.stage_batch}}},
+        {"learning_rates", {{"pretrain", plan.pre_lr}, {"seg", plan.seg_lr}, {"stage", plan.stage_lr}}},
+        {"unetr_feature_size", plan.feature_size},
+        {"sliding_window_overlap", plan.overlap}}},
       {"bootstrap", {{"samples", 1000}, {"level", 0.95}, {"seed", cfg.seed}}},
       {"table2", table2},
       {"table3", table3},

@@ -6,13 +6,12 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
-#include "data/cache_writer.h"
-#include "data/phantom_source.h"
 #include "train/encoder_init.h"
 #include "train/finetuner.h"
 #include "train/pretrainer.h"
 #include "train/seg_loss.h"
 #include "test_util.h"
+#include "train_test_util.h"
 
 using namespace fratmae;
 namespace fs = std::filesystem;
@@ -26,18 +25,7 @@ const fs::path& cache_dir() {
   static test::TempDir dir;
   static bool built = false;
   if (!built) {
-    phantom::PhantomConfig pc;
-    pc.cases = 8;
-    pc.seed = 4;
-    pc.cohort = "hodgkin";
-    data::CacheSettings s;
-    s.size = {32, 32, 48};
-    data::CacheWriter w(dir / "cache", s);
-    const int saved = at::get_num_threads();
-    at::set_num_threads(1);
-    for (int64_t i = 0; i < pc.cases; ++i) w.add_case(data::phantom_case_arrays(phantom::generate_case(pc, i), pc, i));
-    at::set_num_threads(saved);
-    w.commit();
+    test::write_phantom_cache(dir / "cache", "hodgkin", 8, 4, {32, 32, 48}, /*native=*/true);
     built = true;
   }
   static const fs::path p = dir / "cache";
@@ -152,6 +140,16 @@ TEST(Finetune, StagingFromAPretrainingRunStartsFromItsEncoders) {
   EXPECT_TRUE(m["summary"].contains("macro_sensitivity"));
   const json cfg = json::parse(read_file(tmp / "stage" / "config.json"));
   EXPECT_EQ(cfg["init"]["method"], "fratmae");
+
+  // Frozen encoders stay what the pre-training made them; the head learns.
+  auto frozen = tiny_finetune("stage", tmp / "frozen", 2);
+  frozen.init = (tmp / "pre").string();
+  frozen.freeze_encoders = true;
+  frozen.evaluate = false;
+  train::finetune(frozen, false);
+  auto fz = train::load_finetuned(tmp / "frozen");
+  for (const auto& p : fz.module().named_parameters())
+    if (p.key().rfind("ct_encoder.", 0) == 0) EXPECT_TRUE(torch::equal(p.value(), pre.weights.at(p.key()))) << p.key();
 
   // An init that is not a run, and a fraction leaving fewer cases than a batch, are refused.
   fc.out = (tmp / "bad").string();

@@ -10,6 +10,7 @@
 #include "train/checkpoint.h"
 #include "train/pretrainer.h"
 #include "train/schedule.h"
+#include "train_test_util.h"
 #include "test_util.h"
 
 using namespace fratmae;
@@ -23,18 +24,7 @@ const fs::path& tiny_cache() {
   static test::TempDir dir;
   static bool built = false;
   if (!built) {
-    phantom::PhantomConfig pc;
-    pc.cases = 4;
-    pc.seed = 3;
-    data::CacheSettings s;
-    s.size = {32, 32, 48};
-    s.native = false;
-    data::CacheWriter w(dir / "cache", s);
-    const int saved = at::get_num_threads();
-    at::set_num_threads(1);
-    for (int64_t i = 0; i < pc.cases; ++i) w.add_case(data::phantom_case_arrays(phantom::generate_case(pc, i), pc, i));
-    at::set_num_threads(saved);
-    w.commit();
+    test::write_phantom_cache(dir / "cache", "autopet", 4, 3, {32, 32, 48}, /*native=*/false);
     built = true;
   }
   return dir.path();
