@@ -20,8 +20,9 @@ LesionSummary lesion_statistics(const Volume& mask, const Volume& suv_vol, int c
                 mask.geom.to_string() + ", SUV " + suv_vol.geom.to_string() + ")");
   const Geometry& g = mask.geom;
   const Components comp = label_components(mask.data, connectivity);
-  const at::Tensor suv_t = suv_vol.data.to(at::kCPU, at::kDouble).contiguous();
-  const double* suv = suv_t.data_ptr<double>();
+  // float32 (no copy for a float image); sums are accumulated in double.
+  const at::Tensor suv_t = suv_vol.data.to(at::kCPU, at::kFloat).contiguous();
+  const float* suv = suv_t.data_ptr<float>();
   const int32_t* lab = comp.labels.data_ptr<int32_t>();
   const int64_t nk = g.size[2], nj = g.size[1], ni = g.size[0];
   const double voxel_ml = g.voxel_volume_mm3() / 1000.0;
@@ -50,8 +51,9 @@ LesionSummary lesion_statistics(const Volume& mask, const Volume& suv_vol, int c
         if (!lab[f]) continue;
         Acc& a = acc[static_cast<size_t>(lab[f] - 1)];
         ++a.n;
-        a.sum += suv[f];
-        a.max = std::max(a.max, suv[f]);
+        const double v = suv[f];
+        a.sum += v;
+        a.max = std::max(a.max, v);
         a.sk += static_cast<double>(k), a.sj += static_cast<double>(j), a.si += static_cast<double>(i);
         a.lo = {std::min(a.lo[0], k), std::min(a.lo[1], j), std::min(a.lo[2], i)};
         a.hi = {std::max(a.hi[0], k), std::max(a.hi[1], j), std::max(a.hi[2], i)};
@@ -80,7 +82,7 @@ LesionSummary lesion_statistics(const Volume& mask, const Volume& suv_vol, int c
       pad_lo[d] = std::max<int64_t>(0, -lo);
       pad_hi[d] = std::max<int64_t>(0, hi - n[d]);
     }
-    at::Tensor box = suv_t.index(region);
+    at::Tensor box = suv_t.index(region).to(at::kDouble);
     at::Tensor inside = at::ones_like(box);
     const std::vector<int64_t> pads{pad_lo[2], pad_hi[2], pad_lo[1], pad_hi[1], pad_lo[0], pad_hi[0]};
     box = at::constant_pad_nd(box, pads, 0.0).unsqueeze(0).unsqueeze(0);
