@@ -11,6 +11,8 @@
 #include <limits>
 #include <torch/version.h>
 
+#include "core/gemm.h"
+
 namespace fratmae::compat {
 
 /// True when this LibTorch has at::scaled_dot_product_attention (fused / flash kernels, >= 2.0).
@@ -22,7 +24,8 @@ inline const char* torch_version() { return TORCH_VERSION; }
 /// softmax(q k^T / sqrt(d) + mask) v, with q, k, v of shape (B, heads, T, d).
 /// attn_mask is additive (float, broadcastable to (B, heads, Tq, Tk)) or undefined;
 /// is_causal masks keys after each query. Uses the fused kernel where LibTorch has one,
-/// the plain formula otherwise; the two agree to floating-point tolerance (tested).
+/// the plain formula otherwise (its products through gemm::matmul); the two agree to
+/// floating-point tolerance (tested).
 inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
                                                const at::Tensor& v,
                                                const at::Tensor& attn_mask = {},
@@ -36,14 +39,14 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
   }
 #endif
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;  // (B, h, Tq, Tk)
+  at::Tensor scores = gemm::matmul(q, k.transpose(-2, -1)) * scale;  // (B, h, Tq, Tk)
   if (is_causal) {
     const int64_t tq = q.size(-2), tk = k.size(-2);
     at::Tensor causal = at::ones({tq, tk}, q.options().dtype(at::kBool)).triu(1);
     scores = scores.masked_fill(causal, -std::numeric_limits<float>::infinity());
   }
   if (attn_mask.defined()) scores = scores + attn_mask;
-  return at::matmul(at::softmax(scores, -1), v);  // (B, h, Tq, d)
+  return gemm::matmul(at::softmax(scores, -1), v);  // (B, h, Tq, d)
 }
 
 /// Scoped bf16 (or other) autocast on CUDA. No-op on CPU tensors' device type.

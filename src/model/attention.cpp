@@ -1,10 +1,16 @@
 #include "model/attention.h"
 
+#include "core/gemm.h"
 #include "core/torch_compat.h"
 
 namespace fratmae::model {
 
 namespace nn = torch::nn;
+
+namespace {
+// A Linear layer's product through gemm::linear (oneDNN on LibTorch's generic BLAS).
+torch::Tensor lin(const nn::Linear& l, const torch::Tensor& x) { return gemm::linear(x, l->weight, l->bias); }
+}  // namespace
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t heads_) : heads(heads_) {
   q_proj = register_module("q_proj", nn::Linear(dim, dim));
@@ -14,10 +20,10 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads_) : heads(heads_) {
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& ctx) {
   const int64_t B = x.size(0), Tq = x.size(1), C = x.size(2), Tk = ctx.size(1), hd = C / heads;
-  const auto q = q_proj->forward(x).view({B, Tq, heads, hd}).transpose(1, 2);                 // (B, h, Tq, hd)
-  const auto kv = kv_proj->forward(ctx).view({B, Tk, 2, heads, hd}).permute({2, 0, 3, 1, 4});  // (2, B, h, Tk, hd)
+  const auto q = lin(q_proj, x).view({B, Tq, heads, hd}).transpose(1, 2);                    // (B, h, Tq, hd)
+  const auto kv = lin(kv_proj, ctx).view({B, Tk, 2, heads, hd}).permute({2, 0, 3, 1, 4});     // (2, B, h, Tk, hd)
   const auto out = compat::scaled_dot_product_attention(q, kv[0], kv[1]);                    // (B, h, Tq, hd)
-  return proj->forward(out.transpose(1, 2).reshape({B, Tq, C}));                              // (B, Tq, C)
+  return lin(proj, out.transpose(1, 2).reshape({B, Tq, C}));                                 // (B, Tq, C)
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
@@ -25,7 +31,7 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
   fc2 = register_module("fc2", nn::Linear(hidden, dim));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2->forward(torch::gelu(fc1->forward(x))); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return lin(fc2, torch::gelu(lin(fc1, x))); }
 
 BlockImpl::BlockImpl(int64_t dim, int64_t heads, double mlp_ratio) {
   norm1 = register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({dim}).eps(1e-6)));

@@ -1,5 +1,7 @@
 #include "model/decoder.h"
 
+#include "core/gemm.h"
+
 #include "model/patch.h"
 
 namespace fratmae::model {
@@ -28,16 +30,17 @@ DecoderImpl::DecoderImpl(const DecoderConfig& cfg, int64_t encoder_dim, int64_t 
 
 torch::Tensor DecoderImpl::forward(const torch::Tensor& latent, const torch::Tensor& ids_restore,
                                    const torch::Tensor& context) {
-  auto x = embed->forward(latent);  // (B, 1 + L_keep, Cd)
+  auto x = gemm::linear(latent, embed->weight, embed->bias);  // (B, 1 + L_keep, Cd)
   const int64_t B = x.size(0), L = ids_restore.size(1), keep = x.size(1) - 1;
   const auto masks = mask_token.expand({B, L - keep, dim});
   auto tokens = torch::cat({x.narrow(1, 1, keep), masks}, 1);                        // (B, L, Cd) shuffled
   tokens = tokens.gather(1, ids_restore.unsqueeze(-1).expand({-1, -1, dim}));        // token order
   x = torch::cat({x.narrow(1, 0, 1), tokens}, 1) + pos_embed;                        // (B, 1 + L, Cd)
-  const auto ctx = cross ? context_embed->forward(context) : torch::Tensor();        // (B, 1 + L, Cd)
+  const auto ctx = cross ? gemm::linear(context, context_embed->weight, context_embed->bias)  // (B, 1 + L, Cd)
+                         : torch::Tensor();
   for (const auto& blk : *blocks)
     x = cross ? blk->as<CrossBlock>()->forward(x, ctx) : blk->as<Block>()->forward(x);
-  return pred->forward(norm->forward(x)).narrow(1, 1, L);                           // drop CLS
+  return gemm::linear(norm->forward(x), pred->weight, pred->bias).narrow(1, 1, L);  // drop CLS
 }
 
 }  // namespace fratmae::model

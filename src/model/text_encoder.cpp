@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/safetensors.h"
 #include "core/torch_compat.h"
 
@@ -20,9 +21,9 @@ ClipAttentionImpl::ClipAttentionImpl(int64_t width, int64_t heads_) : heads(head
 
 torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), hd = C / heads;
-  const auto qkv = torch::linear(x, in_proj_weight, in_proj_bias).view({B, T, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+  const auto qkv = gemm::linear(x, in_proj_weight, in_proj_bias).view({B, T, 3, heads, hd}).permute({2, 0, 3, 1, 4});
   const auto out = compat::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], {}, /*is_causal=*/true);
-  return out_proj->forward(out.transpose(1, 2).reshape({B, T, C}));  // (B, T, C)
+  return gemm::linear(out.transpose(1, 2).reshape({B, T, C}), out_proj->weight, out_proj->bias);  // (B, T, C)
 }
 
 ClipMlpImpl::ClipMlpImpl(int64_t width) {
@@ -31,8 +32,8 @@ ClipMlpImpl::ClipMlpImpl(int64_t width) {
 }
 
 torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
-  const auto h = c_fc->forward(x);
-  return c_proj->forward(h * torch::sigmoid(1.702 * h));  // QuickGELU
+  const auto h = gemm::linear(x, c_fc->weight, c_fc->bias);
+  return gemm::linear(h * torch::sigmoid(1.702 * h), c_proj->weight, c_proj->bias);  // QuickGELU
 }
 
 ResidualBlockImpl::ResidualBlockImpl(int64_t width, int64_t heads) {
@@ -75,7 +76,7 @@ torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids) {
   x = ln_final->forward(transformer->forward(x));
   const auto eot = ids.argmax(1);                                                 // (B) end-of-text position
   const auto pooled = x.index({torch::arange(ids.size(0), ids.options()), eot});  // (B, C)
-  return pooled.matmul(text_projection);                                          // (B, embed_dim)
+  return gemm::matmul(pooled, text_projection);                                   // (B, embed_dim)
 }
 
 namespace {
