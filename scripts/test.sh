@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=${FRATMAE_JOBS:-$(nproc)}
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRATMAE_BUILD_TESTS=ON
+# With the benchmarks: the parity test against the PyTorch reference (ReferenceParity) needs them.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRATMAE_BUILD_TESTS=ON -DFRATMAE_BUILD_BENCH=ON
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/torch_compat.h"
 #include "fratmae/version.h"
 
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
   });
 
   try {
+    // Fast CPU matrix products where LibTorch's BLAS is the generic one (core/gemm.h);
+    // FRATMAE_GEMM=libtorch in the environment keeps LibTorch's own.
+    fratmae::gemm::set_backend("auto");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "data/splits.h"
 #include "infer/cache_eval.h"
+#include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/encoder_init.h"
 #include "train/pretrainer.h"
@@ -194,7 +195,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     for (auto& p : net.named_parameters())
       if (p.key().rfind("pet_encoder.", 0) == 0 || p.key().rfind("ct_encoder.", 0) == 0) p.value().set_requires_grad(false);
   net.to(device);
-  torch::optim::AdamW opt(decay_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.task_lr()));
+  FusedAdamW opt(decay_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.task_lr()));
 
   data::BatchLoader loader(cache, train, lc);
   const int64_t bpe = loader.batches_per_epoch();

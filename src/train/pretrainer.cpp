@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "model/fratmae.h"
 #include "model/text_encoder.h"
+#include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
 #include "train/run_util.h"
@@ -124,7 +125,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   if (!cfg.clip_weights.empty() && net->text_encoder) model::load_clip_text_weights(net->text_encoder, cfg.clip_weights);
   net->to(device);
   if (pg) pg->broadcast_state(*net);
-  torch::optim::AdamW opt(decay_groups(*net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}));
+  FusedAdamW opt(decay_groups(*net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}));
 
   data::BatchLoader loader(cache, data::all_cases(*cache), lc);
   const int64_t bpe = loader.batches_per_epoch();
