@@ -14,8 +14,8 @@ void add_experiment(CLI::App& app) {
       "experiment", "Reproduce the paper's Tables 2 and 3 on phantom cohorts: pre-train every variant, fine-tune "
                     "segmentation and staging, evaluate with bootstrap CIs; writes OUT/report.md, report.json, "
                     "pictures/. Run again to continue an interrupted experiment");
-  sub->add_option("--preset", c->preset, "demo (minutes on a CPU) or paper (a GPU job)")
-      ->check(CLI::IsMember({"demo", "paper"}))
+  sub->add_option("--preset", c->preset, "demo (minutes on a CPU), paper (a GPU job) or smoke (a one-minute check)")
+      ->check(CLI::IsMember({"demo", "paper", "smoke"}))
       ->capture_default_str();
   sub->add_option("-o,--out", c->out, "experiment folder")->required();
   sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();

@@ -26,7 +26,8 @@ using nlohmann::json;
 namespace fratmae::train {
 
 void ExperimentConfig::validate() const {
-  if (preset != "demo" && preset != "paper") throw Error("experiment: --preset must be 'demo' or 'paper'");
+  if (preset != "demo" && preset != "paper" && preset != "smoke")
+    throw Error("experiment: --preset must be 'demo', 'paper' or 'smoke'");
   if (out.empty()) throw Error("experiment: --out DIR is required");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("experiment: --device must be cpu or cuda[:N]");
   if (workers < 0) throw Error("experiment: --workers must be >= 0");
@@ -47,9 +48,13 @@ struct Plan {
   double pre_lr, seg_lr, stage_lr;     // 0 = the engine's default (the paper's)
   int64_t feature_size;                // UNETR width
   double lesion_prob, overlap;         // seg crops; sliding-window evaluation
+  int64_t bootstrap = 1000;            // samples of the CIs
 };
 
 Plan plan_for(const std::string& preset) {
+  if (preset == "smoke")  // every stage for a step or two: checks an installation in a minute
+    return {"small", 6, 8, 8, {32, 32, 48}, "tiny", 3, 1, 2, 2, 1, 2, 2, 1, 2, {}, 0.25,
+            1e-3, 2e-3, 1e-3, 4, 0.67, 0.0, 100};
   if (preset == "demo")  // tiny model, small phantoms: about ten minutes on two CPU cores
     return {"small", 24, 32, 60, {32, 32, 48}, "tiny", 400, 1, 8, 250, 1, 2, 150, 1, 4, {}, 0.25,
             1e-3, 2e-3, 1e-3, 4, 0.67, 0.25};
@@ -116,7 +121,7 @@ json summary_of(const fs::path& run) {
 
 // Coronal MIPs of one test case: the truth beside the predictions of the given runs.
 void write_examples(const fs::path& png, const data::Cache& cache, const std::vector<fs::path>& runs,
-                    const std::string& device) {
+                    const std::string& device, double overlap) {
   // The test case with the largest lesion volume shows the most.
   const fs::path first = runs.front();
   const json cfg = json::parse(read_file(first / "config.json"));
@@ -137,6 +142,7 @@ void write_examples(const fs::path& png, const data::Cache& cache, const std::ve
   for (const auto& run : runs) {
     DownstreamModel dm = load_finetuned(run, device);
     infer::SlidingWindowConfig sw;
+    sw.overlap = overlap;
     const auto r = infer::segment_volume(dm.seg, ct_n, pet_n, sw, torch::Device(device), true);
     panels.push_back(viz::render_mip(suv, at::Tensor(), r.mask, sp));
   }
@@ -241,6 +247,7 @@ json run_experiment(const ExperimentConfig& cfg) {
     fc.feature_size = plan.feature_size;
     fc.lesion_prob = plan.lesion_prob;
     fc.overlap = plan.overlap;
+    fc.bootstrap = plan.bootstrap;
     spdlog::info("experiment {}: [3/4] fine-tuning {}/{}: {}", cfg.preset, k, runs.size(), r.dir.string());
     finetune(fc, fs::exists(r.dir / "config.json"));
     if (stop_request().load()) throw Error("experiment: stopped; run the same command again to continue");
@@ -280,7 +287,8 @@ json run_experiment(const ExperimentConfig& cfg) {
   {
     auto cache = data::Cache::open(out / "caches" / "seg");
     write_examples(out / "pictures" / "segmentation_examples.png", *cache,
-                   {out / "finetune" / "seg" / "baseline_20pct", out / "finetune" / "seg" / "fratmae_20pct"}, cfg.device);
+                   {out / "finetune" / "seg" / "baseline_20pct", out / "finetune" / "seg" / "fratmae_20pct"}, cfg.device,
+                   plan.overlap);
   }
   seconds["total"] = seconds_since(t_start);
   const json report = {
@@ -300,7 +308,7 @@ json run_experiment(const ExperimentConfig& cfg) {
         {"learning_rates", {{"pretrain", plan.pre_lr}, {"seg", plan.seg_lr}, {"stage", plan.stage_lr}}},
         {"unetr_feature_size", plan.feature_size},
         {"sliding_window_overlap", plan.overlap}}},
-      {"bootstrap", {{"samples", 1000}, {"level", 0.95}, {"seed", cfg.seed}}},
+      {"bootstrap", {{"samples", plan.bootstrap}, {"level", 0.95}, {"seed", cfg.seed}}},
       {"table2", table2},
       {"table3", table3},
       {"seconds", seconds},
@@ -333,8 +341,9 @@ std::string experiment_markdown(const json& r) {
         std::to_string(static_cast<int>(std::lround(r["data"]["test_fraction"].get<double>() * 100))) +
         "% of each downstream cohort held out for testing. Model: `" + r["model"].get<std::string>() +
         "`. Dice and IoU: lesion segmentation on the test cases with lesions; sens. (macro sensitivity) and acc. "
-        "(accuracy): Ann Arbor staging, early (I-II) vs advanced (III-IV). Mean (95% CI from 1,000 bootstrap "
-        "samples over test cases). Synthetic data and a small model: the numbers show the protocol working, "
+        "(accuracy): Ann Arbor staging, early (I-II) vs advanced (III-IV). Mean (95% CI from " +
+        std::to_string(r["bootstrap"]["samples"].get<int64_t>()) +
+        " bootstrap samples over test cases). Synthetic data and a small model: the numbers show the protocol working, "
         "not the paper's results.\n\n";
   md += "## Table 2: input stacks (no pre-training, whole training split)\n\n";
   md += "| approach | Dice (95% CI) | IoU (95% CI) | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|---|---|\n";

@@ -12,8 +12,9 @@
 //      accuracy (staging), 95% intervals from 1,000 bootstrap samples over cases
 //   5. OUT/report.md and OUT/report.json in the paper's table layout, OUT/pictures/
 //
-// Presets: `demo` (tiny model, small phantoms, a few hundred steps: minutes on two CPU cores)
-// and `paper` (the paper's model, schedule and batch sizes on full-size phantoms: a GPU job).
+// Presets: `demo` (tiny model, small phantoms, a few hundred steps: minutes on two CPU cores),
+// `paper` (the paper's model, schedule and batch sizes on full-size phantoms: a GPU job) and
+// `smoke` (every stage for a step or two on a handful of cases: a one-minute installation check).
 // Every stage is kept in OUT; running the command again skips what is finished and resumes
 // what is not.
 #pragma once
@@ -27,7 +28,7 @@
 namespace fratmae::train {
 
 struct ExperimentConfig {
-  std::string preset = "demo";  // demo | paper
+  std::string preset = "demo";  // demo | paper | smoke
   std::string out;
   std::string device = "cpu";
   bool bf16 = true;
