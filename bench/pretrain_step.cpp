@@ -24,6 +24,7 @@
 #include "core/gemm.h"
 #include "model/fratmae.h"
 #include "train/adamw.h"
+#include "train/run_util.h"
 
 using namespace fratmae;
 
@@ -34,15 +35,6 @@ void usage() {
   std::exit(2);
 }
 
-// As pretrainer.cpp: weight decay on matrices only (not on biases, norms, tokens or the temperature).
-void split_params(model::FratMae& m, std::vector<at::Tensor>& decay, std::vector<at::Tensor>& no_decay) {
-  for (const auto& p : m->named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
-                        p.key().find("positional_embedding") == std::string::npos;
-    (matrix ? decay : no_decay).push_back(p.value());
-  }
-}
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -69,12 +61,8 @@ int main(int argc, char** argv) try {
   const model::ModelConfig cfg = model::ModelConfig::preset_config(preset, method);
   torch::manual_seed(0);
   model::FratMae net(cfg);
-  std::vector<at::Tensor> decay, no_decay;
-  split_params(net, decay, no_decay);
   const double lr = 1e-4, wd = 0.05;
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(wd)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(0.0)));
+  auto groups = train::decay_groups(*net, wd);  // as the pre-training engine
   const auto defaults = torch::optim::AdamWOptions(lr).betas({0.9, 0.95});
   std::unique_ptr<torch::optim::AdamW> opt;
   if (optimizer == "torch") opt = std::make_unique<torch::optim::AdamW>(std::move(groups), defaults);

@@ -63,6 +63,18 @@ nlohmann::json Interval::to_json() const {
   return {{"value", num(value)}, {"ci_low", num(lo)}, {"ci_high", num(hi)}, {"n", n}};
 }
 
+Interval Interval::from_json(const nlohmann::json& j) {
+  auto num = [&](const char* k) {
+    return j.contains(k) && !j[k].is_null() ? j[k].get<double>() : std::numeric_limits<double>::quiet_NaN();
+  };
+  Interval iv;
+  iv.value = num("value");
+  iv.lo = num("ci_low");
+  iv.hi = num("ci_high");
+  iv.n = j.value("n", int64_t{0});
+  return iv;
+}
+
 std::string Interval::to_string(int digits) const {
   if (std::isnan(value)) return "n/a";
   char buf[96];

@@ -21,6 +21,7 @@ struct Interval {
   double lo = 0, hi = 0;  // percentile interval
   int64_t n = 0;          // cases the statistic was computed over
   nlohmann::json to_json() const;
+  static Interval from_json(const nlohmann::json& j);  // null values -> NaN
   std::string to_string(int digits = 3) const;  // "0.640 (0.599-0.678)"
 };
 

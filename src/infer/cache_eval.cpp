@@ -52,15 +52,13 @@ SegEvaluation evaluate_segmentation(model::SegmentationNet& net, const data::Cac
                                     const torch::Device& device, bool bf16, const eval::BootstrapOptions& bo,
                                     bool keep_masks) {
   SegEvaluation e;
+  SlidingWindowConfig counted = sw;
+  counted.window = net->cfg.input;
   int64_t windows = 0;
   for (int64_t i : cases) {
     const auto& c = cache.at(i);
-    if (!c.nat_ct.defined() || !c.nat_seg.defined()) continue;
-    windows += count_windows({c.nat_ct.size(0), c.nat_ct.size(1), c.nat_ct.size(2)}, [&] {
-      SlidingWindowConfig s = sw;
-      s.window = net->cfg.input;
-      return s;
-    }());
+    if (c.nat_ct.defined() && c.nat_seg.defined())
+      windows += count_windows({c.nat_ct.size(0), c.nat_ct.size(1), c.nat_ct.size(2)}, counted);
   }
   Progress progress("evaluate segmentation", windows, "windows");
   for (int64_t i : cases) {

@@ -96,12 +96,11 @@ SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pe
   };
 
   c10::AutoGradMode no_grad(false);
-  for (size_t di = 0; di < ds.size(); ++di) {
-    const int64_t d0 = ds[di];
+  std::vector<std::array<int64_t, 2>> hw;  // window origins in one slab
+  for (int64_t h0 : hs)
+    for (int64_t w0 : ws) hw.push_back({h0, w0});
+  for (const int64_t d0 : ds) {
     finalize(d0);  // nothing before d0 is touched again
-    std::vector<std::array<int64_t, 2>> hw;
-    for (int64_t h0 : hs)
-      for (int64_t w0 : ws) hw.push_back({h0, w0});
     for (size_t b0 = 0; b0 < hw.size(); b0 += static_cast<size_t>(cfg.batch)) {
       const size_t b1 = std::min(hw.size(), b0 + static_cast<size_t>(cfg.batch));
       std::vector<at::Tensor> cts, pets;
@@ -125,7 +124,6 @@ SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pe
       }
       if (progress) progress->advance(static_cast<int64_t>(b1 - b0));
     }
-    // Shift base to the next window's start only when we move on; the last slab below.
   }
   finalize(padded[2]);
   if (padded != shape) {

@@ -55,12 +55,9 @@ std::string summary_table(const json& summary) {
   std::snprintf(line, sizeof(line), "%-16s %-26s %s\n", "metric", "mean (95% CI)", "cases");
   s += line;
   for (const auto& [name, v] : summary.items()) {
-    eval::Interval iv;
-    iv.value = v["value"].is_null() ? std::nan("") : v["value"].get<double>();
-    iv.lo = v["ci_low"].is_null() ? std::nan("") : v["ci_low"].get<double>();
-    iv.hi = v["ci_high"].is_null() ? std::nan("") : v["ci_high"].get<double>();
+    const eval::Interval iv = eval::Interval::from_json(v);
     std::snprintf(line, sizeof(line), "%-16s %-26s %lld\n", name.c_str(), iv.to_string(3).c_str(),
-                  static_cast<long long>(v["n"].get<int64_t>()));
+                  static_cast<long long>(iv.n));
     s += line;
   }
   return s;

@@ -66,8 +66,9 @@ json predict_study(const PredictConfig& cfg) {
   StagedOutputs out(cfg.out, cfg.overwrite);
   out.protect_input(cfg.pet);
   out.protect_input(cfg.ct);
-  const ConvertedStudy study = convert_study(cc);
+  ConvertedStudy study = convert_study(cc);
   if (!study.ct_res) throw FileError(cfg.ct, "no CT could be read");
+  study.ct.reset();  // only the CT resampled onto the PET grid is used
   const Volume suv_c = to_canonical(study.suv), ct_c = to_canonical(*study.ct_res);
   const auto spacing = canonical_spacing(suv_c.geom);
   const at::Tensor pet_n = data::dequantize_int16(data::quantize_int16(data::normalize_pet(suv_c.data, norm)));

@@ -322,13 +322,7 @@ json run_experiment(const ExperimentConfig& cfg) {
 
 namespace {
 std::string cell(const json& summary, const char* key) {
-  if (!summary.contains(key)) return "n/a";
-  const json& v = summary[key];
-  eval::Interval iv;
-  iv.value = v["value"].is_null() ? std::nan("") : v["value"].get<double>();
-  iv.lo = v["ci_low"].is_null() ? std::nan("") : v["ci_low"].get<double>();
-  iv.hi = v["ci_high"].is_null() ? std::nan("") : v["ci_high"].get<double>();
-  return iv.to_string(3);
+  return summary.contains(key) ? eval::Interval::from_json(summary[key]).to_string(3) : "n/a";
 }
 }  // namespace
 

@@ -261,13 +261,14 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     loss.backward();
     const double norm = cfg.clip_grad > 0 ? torch::nn::utils::clip_grad_norm_(net.parameters(), cfg.clip_grad) : 0.0;
     opt.step();
-    sum_loss += loss.item<double>();
+    const double step_loss = loss.item<double>();
+    sum_loss += step_loss;
     sum_a += a.item<double>();
     if (b.defined()) sum_b += b.item<double>();
     sum_norm += norm;
     ++n_steps;
     n_samples += batch.size();
-    progress.advance(1, "loss " + std::to_string(loss.item<double>()).substr(0, 6));
+    progress.advance(1, "loss " + std::to_string(step_loss).substr(0, 6));
     const bool last = step + 1 == total, stopping = stop_request().load() != 0;
     if ((step + 1) % cfg.log_every == 0 || last || stopping) {
       const auto now = std::chrono::steady_clock::now();
