@@ -92,7 +92,7 @@ int main(int argc, char** argv) try {
     loss = out.loss.detach().item<double>();
     (void)out.mse.detach().item<double>();
     if (out.align.defined()) (void)out.align.detach().item<double>();
-    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    (void)train::clip_grad_norm(params, 1.0);  // as the engines do (src/train/run_util.h)
     opt->step();
     const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (step >= warmup) ms.push_back(dt);

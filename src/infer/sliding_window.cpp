@@ -76,11 +76,28 @@ SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pe
              ds = window_starts(padded[2], win[2], cfg.overlap);
   const at::Tensor gauss = gaussian_importance(win, cfg.sigma_scale);  // (h, w, d) CPU float
 
+  // Windows in (d, h, w) order, batched across slab boundaries so that every forward pass but
+  // the last holds `batch` windows; the last is filled up to `batch` with copies of its last
+  // window (their predictions are dropped). Small batches cost more than their share on the
+  // CPU: LibTorch runs a batch-of-one 3-D convolution with few channels on its slow native
+  // kernel instead of oneDNN's (10x slower at the decoder's sizes).
+  std::vector<std::array<int64_t, 3>> origins;
+  for (const int64_t d0 : ds)
+    for (int64_t h0 : hs)
+      for (int64_t w0 : ws) origins.push_back({h0, w0, d0});
+  const size_t per_pass = static_cast<size_t>(cfg.batch);
+  // Rolling accumulators over D slices [base, base + depth): deep enough for the windows of the
+  // batch that spans the most slabs.
+  int64_t depth = win[2];
+  for (size_t b0 = 0; b0 < origins.size(); b0 += per_pass) {
+    const size_t b1 = std::min(origins.size(), b0 + per_pass) - 1;
+    depth = std::max(depth, origins[b1][2] - origins[b0][2] + win[2]);
+  }
+
   SlidingWindowResult r;
   r.mask = at::zeros({padded[0], padded[1], padded[2]}, at::kByte);
   if (cfg.keep_probability) r.probability = at::zeros({padded[0], padded[1], padded[2]}, at::kFloat);
-  // Rolling accumulators over D slices [base, base + win[2]).
-  at::Tensor acc = at::zeros({padded[0], padded[1], win[2]}, at::kFloat);
+  at::Tensor acc = at::zeros({padded[0], padded[1], depth}, at::kFloat);
   at::Tensor wsum = at::zeros_like(acc);
   int64_t base = 0;
   auto finalize = [&](int64_t upto) {  // D slices [base, upto) are complete
@@ -89,41 +106,41 @@ SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pe
     const at::Tensor prob = acc.narrow(2, 0, n) / wsum.narrow(2, 0, n).clamp_min(1e-12);
     r.mask.narrow(2, base, n).copy_(prob.gt(cfg.threshold));
     if (cfg.keep_probability) r.probability.narrow(2, base, n).copy_(prob);
-    // Roll the buffers: what was at [upto, base + win) moves to the front.
-    acc = at::cat({acc.narrow(2, n, win[2] - n), at::zeros({padded[0], padded[1], n}, at::kFloat)}, 2);
-    wsum = at::cat({wsum.narrow(2, n, win[2] - n), at::zeros({padded[0], padded[1], n}, at::kFloat)}, 2);
+    // Roll the buffers: what was at [upto, base + depth) moves to the front.
+    acc = at::cat({acc.narrow(2, n, depth - n), at::zeros({padded[0], padded[1], n}, at::kFloat)}, 2);
+    wsum = at::cat({wsum.narrow(2, n, depth - n), at::zeros({padded[0], padded[1], n}, at::kFloat)}, 2);
     base = upto;
   };
 
   c10::AutoGradMode no_grad(false);
-  std::vector<std::array<int64_t, 2>> hw;  // window origins in one slab
-  for (int64_t h0 : hs)
-    for (int64_t w0 : ws) hw.push_back({h0, w0});
-  for (const int64_t d0 : ds) {
-    finalize(d0);  // nothing before d0 is touched again
-    for (size_t b0 = 0; b0 < hw.size(); b0 += static_cast<size_t>(cfg.batch)) {
-      const size_t b1 = std::min(hw.size(), b0 + static_cast<size_t>(cfg.batch));
-      std::vector<at::Tensor> cts, pets;
-      for (size_t b = b0; b < b1; ++b) {
-        cts.push_back(ct.slice(0, hw[b][0], hw[b][0] + win[0]).slice(1, hw[b][1], hw[b][1] + win[1]).slice(2, d0, d0 + win[2]));
-        pets.push_back(pet.slice(0, hw[b][0], hw[b][0] + win[0]).slice(1, hw[b][1], hw[b][1] + win[1]).slice(2, d0, d0 + win[2]));
-      }
-      const at::Tensor cb = at::stack(cts).unsqueeze(1), pb = at::stack(pets).unsqueeze(1);  // (N, 1, h, w, d)
-      at::Tensor prob = predict(cb, pb).to(at::kFloat);                                       // (N, h, w, d)
-      r.windows += static_cast<int64_t>(b1 - b0);
-      if (cfg.flip_tta) {
-        prob = prob + predict(cb.flip({3}), pb.flip({3})).to(at::kFloat).flip({2});
-        prob = prob * 0.5;
-        r.windows += static_cast<int64_t>(b1 - b0);
-      }
-      prob = prob.to(at::kCPU);
-      for (size_t b = b0; b < b1; ++b) {
-        const int64_t h0 = hw[b][0], w0 = hw[b][1];
-        acc.slice(0, h0, h0 + win[0]).slice(1, w0, w0 + win[1]).add_(prob[static_cast<int64_t>(b - b0)] * gauss);
-        wsum.slice(0, h0, h0 + win[0]).slice(1, w0, w0 + win[1]).add_(gauss);
-      }
-      if (progress) progress->advance(static_cast<int64_t>(b1 - b0));
+  auto cut = [&](const at::Tensor& v, const std::array<int64_t, 3>& o) {
+    return v.slice(0, o[0], o[0] + win[0]).slice(1, o[1], o[1] + win[1]).slice(2, o[2], o[2] + win[2]);
+  };
+  for (size_t b0 = 0; b0 < origins.size(); b0 += per_pass) {
+    const size_t b1 = std::min(origins.size(), b0 + per_pass);
+    finalize(origins[b0][2]);  // nothing before this batch's first window is touched again
+    std::vector<at::Tensor> cts, pets;
+    for (size_t b = b0; b < b0 + per_pass; ++b) {  // filled up with the last window
+      const auto& o = origins[std::min(b, b1 - 1)];
+      cts.push_back(cut(ct, o));
+      pets.push_back(cut(pet, o));
     }
+    const at::Tensor cb = at::stack(cts).unsqueeze(1), pb = at::stack(pets).unsqueeze(1);  // (N, 1, h, w, d)
+    at::Tensor prob = predict(cb, pb).to(at::kFloat);                                       // (N, h, w, d)
+    r.windows += static_cast<int64_t>(b1 - b0);
+    if (cfg.flip_tta) {
+      prob = prob + predict(cb.flip({3}), pb.flip({3})).to(at::kFloat).flip({2});
+      prob = prob * 0.5;
+      r.windows += static_cast<int64_t>(b1 - b0);
+    }
+    prob = prob.to(at::kCPU);
+    for (size_t b = b0; b < b1; ++b) {
+      const auto& o = origins[b];
+      const std::array<int64_t, 3> local{o[0], o[1], o[2] - base};
+      cut(acc, local).add_(prob[static_cast<int64_t>(b - b0)] * gauss);
+      cut(wsum, local).add_(gauss);
+    }
+    if (progress) progress->advance(static_cast<int64_t>(b1 - b0));
   }
   finalize(padded[2]);
   if (padded != shape) {

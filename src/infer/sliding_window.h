@@ -9,10 +9,12 @@
 // weights. With flip TTA each window is also predicted mirrored left-right (W) and the two
 // averaged.
 //
-// Memory stays bounded: windows are taken slab by slab along D (superior -> inferior); the
-// weighted sums live in two float buffers of H x W x window_D that roll down the volume, and
-// each finished slab is thresholded into the uint8 mask at once. No full-volume float buffer
-// is kept unless keep_probability asks for the probability map.
+// Memory stays bounded: windows are taken slab by slab along D (superior -> inferior), `batch`
+// windows per forward pass (a pass may span two slabs; the last is filled up to `batch`); the
+// weighted sums live in two float buffers of H x W x (window_D + the slab steps one pass
+// spans) that roll down the volume, and each finished slab is thresholded into the uint8 mask
+// at once. No full-volume float buffer is kept unless keep_probability asks for the
+// probability map.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -235,8 +235,9 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
   };
 
   Progress progress("finetune " + cfg.task, total - result.start_step, "steps");
-  double sum_loss = 0, sum_a = 0, sum_b = 0, sum_norm = 0;
+  StepMeter meter;  // logged values summed on the device, read once per metrics line
   int64_t n_steps = 0, n_samples = 0;
+  std::string shown = "";  // the last logged loss, for the progress line
   auto interval_start = std::chrono::steady_clock::now();
   const auto t0 = interval_start;
   int64_t step = result.start_step;
@@ -259,34 +260,34 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
       }
     }
     loss.backward();
-    const double norm = cfg.clip_grad > 0 ? torch::nn::utils::clip_grad_norm_(net.parameters(), cfg.clip_grad) : 0.0;
+    if (cfg.clip_grad > 0) meter.add("grad_norm", clip_grad_norm(net.parameters(), cfg.clip_grad));
     opt.step();
-    const double step_loss = loss.item<double>();
-    sum_loss += step_loss;
-    sum_a += a.item<double>();
-    if (b.defined()) sum_b += b.item<double>();
-    sum_norm += norm;
+    meter.add("loss", loss);
+    meter.add("a", a);
+    if (b.defined()) meter.add("b", b);
     ++n_steps;
     n_samples += batch.size();
-    progress.advance(1, "loss " + std::to_string(step_loss).substr(0, 6));
+    progress.advance(1, shown);
     const bool last = step + 1 == total, stopping = stop_request().load() != 0;
     if ((step + 1) % cfg.log_every == 0 || last || stopping) {
       const auto now = std::chrono::steady_clock::now();
       const double secs = std::chrono::duration<double>(now - interval_start).count();
+      auto sums = meter.take();
+      const double n = static_cast<double>(n_steps);
       json m = {{"step", step + 1},
                 {"epoch", step / bpe},
-                {"loss", sum_loss / n_steps},
+                {"loss", sums["loss"] / n},
                 {"lr", lr},
-                {"grad_norm", sum_norm / n_steps},
+                {"grad_norm", sums["grad_norm"] / n},
                 {"samples_per_s", secs > 0 ? n_samples / secs : 0.0},
                 {"elapsed_s", std::chrono::duration<double>(now - t0).count()}};
-      if (seg) m["dice"] = sum_a / n_steps, m["ce"] = sum_b / n_steps;
-      else m["train_accuracy"] = sum_a / n_steps;
+      if (seg) m["dice"] = sums["a"] / n, m["ce"] = sums["b"] / n;
+      else m["train_accuracy"] = sums["a"] / n;
       metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
       if (result.first_loss == 0) result.first_loss = m["loss"];
       result.last_loss = m["loss"];
-      sum_loss = sum_a = sum_b = sum_norm = 0;
+      shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       n_steps = n_samples = 0;
       interval_start = now;
     }

@@ -167,10 +167,14 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
     write_plot(run, metrics, "fratmae pretrain: " + cfg.method + " (" + cfg.preset + ", " + cfg.stack + ")");
   };
 
-  double sum_loss = 0, sum_mse = 0, sum_align = 0, sum_norm = 0;
+  // The step reads nothing back to the host: the logged values add up on the device
+  // (StepMeter) and are read once per metrics line; gradient clipping keeps its norm and scale
+  // on the device. Under c10d one flag (a stop request on any rank) is exchanged per step.
+  StepMeter meter;
   int64_t interval_steps = 0, interval_samples = 0;
   auto interval_start = std::chrono::steady_clock::now();
   const auto t0 = interval_start;
+  std::string shown = "";  // the last logged loss, for the progress line
   int64_t step = result.start_step;
   for (; step < total; ++step) {
     const double lr = cosine_lr(step, total, warmup, cfg.lr, cfg.min_lr);
@@ -179,7 +183,6 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
     // in a step (its modality was visible) is then left alone by AdamW, and a resumed run,
     // whose fresh parameters have no gradients yet, behaves exactly like an uninterrupted one.
     for (auto& p : net->parameters()) p.mutable_grad() = at::Tensor();
-    double step_loss = 0, step_mse = 0, step_align = 0;
     for (int64_t a = 0; a < cfg.accum; ++a) {
       const int64_t micro = step * cfg.accum + a;
       data::Batch batch = feed.get(micro);
@@ -195,47 +198,48 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
         out = net->forward(batch.ct, batch.pet, batch.text_ids, fo);
       }
       (out.loss / static_cast<double>(cfg.accum)).backward();
-      step_loss += out.loss.detach().item<double>() / cfg.accum;
-      step_mse += out.mse.detach().item<double>() / cfg.accum;
-      if (out.align.defined()) step_align += out.align.detach().item<double>() / cfg.accum;
+      meter.add("loss", out.loss / static_cast<double>(cfg.accum));
+      meter.add("mse", out.mse / static_cast<double>(cfg.accum));
+      if (out.align.defined()) meter.add("infonce", out.align / static_cast<double>(cfg.accum));
       interval_samples += batch.size() * denv.world;
     }
     if (pg) {
       pg->average_gradients(*net);
-      const auto m = pg->mean({step_loss, step_mse, step_align, stop_request().load() != 0 ? 1.0 : 0.0});
-      step_loss = m[0], step_mse = m[1], step_align = m[2];
-      if (m[3] > 0 && stop_request().load() == 0) stop_request().store(SIGTERM);  // another rank was told to stop
+      const auto m = pg->mean({stop_request().load() != 0 ? 1.0 : 0.0});
+      if (m[0] > 0 && stop_request().load() == 0) stop_request().store(SIGTERM);  // another rank was told to stop
     }
-    const double norm = cfg.clip_grad > 0 ? torch::nn::utils::clip_grad_norm_(net->parameters(), cfg.clip_grad) : 0.0;
+    if (cfg.clip_grad > 0) meter.add("grad_norm", clip_grad_norm(net->parameters(), cfg.clip_grad));
     opt.step();
-    sum_loss += step_loss;
-    sum_mse += step_mse;
-    sum_align += step_align;
-    sum_norm += norm;
     ++interval_steps;
-    progress.advance(1, "loss " + std::to_string(step_loss).substr(0, 6));
+    progress.advance(1, shown);
     const bool pause = cfg.stop_after > 0 && step + 1 - result.start_step >= cfg.stop_after && step + 1 < total;
     const bool last = step + 1 == total, stopping = stop_request().load() != 0 || pause;
     if ((step + 1) % cfg.log_every == 0 || last || stopping) {
+      auto sums = meter.take();
+      if (pg) {  // every rank logs at the same steps: average the interval's sums across ranks
+        const auto m = pg->mean({sums["loss"], sums["mse"], sums["infonce"]});
+        sums["loss"] = m[0], sums["mse"] = m[1], sums["infonce"] = m[2];
+      }
       const auto now = std::chrono::steady_clock::now();
       const double secs = std::chrono::duration<double>(now - interval_start).count();
+      const double n = static_cast<double>(interval_steps);
       json m = {{"step", step + 1},
                 {"epoch", (step * cfg.accum) / bpe},
-                {"loss", sum_loss / interval_steps},
-                {"mse", sum_mse / interval_steps},
+                {"loss", sums["loss"] / n},
+                {"mse", sums["mse"] / n},
                 {"lr", lr},
-                {"grad_norm", sum_norm / interval_steps},
+                {"grad_norm", sums["grad_norm"] / n},
                 {"samples_per_s", secs > 0 ? interval_samples / secs : 0.0},
                 {"elapsed_s", std::chrono::duration<double>(now - t0).count()}};
       if (mc.context_align()) {
-        m["infonce"] = sum_align / interval_steps;
+        m["infonce"] = sums["infonce"] / n;
         m["temperature"] = std::exp(-net->align->log_inv_tau.item<double>());
       }
       if (lead) metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
       if (result.first_loss == 0) result.first_loss = m["loss"];
       result.last_loss = m["loss"];
-      sum_loss = sum_mse = sum_align = sum_norm = 0;
+      shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       interval_steps = interval_samples = 0;
       interval_start = now;
     }

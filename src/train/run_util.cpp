@@ -72,4 +72,39 @@ data::Batch SequentialBatches::get(int64_t i) {
   return loader_.batch_at(epoch, within);  // resuming mid-epoch
 }
 
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  std::vector<at::Tensor> grads, norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) {
+      grads.push_back(p.grad());
+      norms.push_back(p.grad().detach().to(at::kFloat).norm());
+    }
+  if (grads.empty()) return at::zeros({}, at::kFloat);
+  const at::Tensor total = at::stack(norms).norm();
+  const at::Tensor scale = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  at::NoGradGuard ng;
+  for (auto& g : grads) g.mul_(scale.to(g.scalar_type()));
+  return total;
+}
+
+void StepMeter::add(const std::string& key, const at::Tensor& value) {
+  const at::Tensor v = value.detach().to(at::kFloat).reshape({});
+  auto it = sums_.find(key);
+  if (it == sums_.end()) sums_.emplace(key, v.clone());
+  else it->second.add_(v);
+}
+
+std::map<std::string, double> StepMeter::take() {
+  std::map<std::string, double> out;
+  if (sums_.empty()) return out;
+  std::vector<at::Tensor> values;
+  for (const auto& [k, v] : sums_) values.push_back(v);
+  const at::Tensor host = at::stack(values).to(at::kCPU, at::kDouble);  // the one synchronisation
+  const auto a = host.accessor<double, 1>();
+  int64_t i = 0;
+  for (const auto& [k, v] : sums_) out[k] = a[i++];
+  sums_.clear();
+  return out;
+}
+
 }  // namespace fratmae::train

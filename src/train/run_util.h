@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,25 @@ std::vector<nlohmann::json> read_metrics(const std::filesystem::path& file, int6
 void write_metrics_plot(const std::filesystem::path& svg, const std::string& title,
                         const std::vector<nlohmann::json>& metrics,
                         const std::vector<std::pair<std::string, std::string>>& keys);
+
+/// Clips the gradients of `params` to a global L2 norm of at most `max_norm` (as
+/// torch::nn::utils::clip_grad_norm_) without reading anything back to the host: the norm and the
+/// scale min(1, max_norm / (norm + 1e-6)) stay 0-d tensors on the gradients' device, and every
+/// gradient is multiplied by the scale (by exactly 1 when no clipping is needed). Returns the
+/// norm before clipping (0-d float; 0 without gradients).
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+
+/// Sums of the values a training step logs (losses, gradient norm), kept as 0-d float tensors on
+/// their device so that adding costs no host synchronisation; take() reads them all back in one
+/// copy (one synchronisation), when a metrics line is written, and starts new sums.
+class StepMeter {
+ public:
+  void add(const std::string& key, const at::Tensor& value);  // value: 0-d, detached or not
+  std::map<std::string, double> take();                       // sums since the last take()
+
+ private:
+  std::map<std::string, at::Tensor> sums_;
+};
 
 /// Batches of a run in step order across epochs: batch `i` (0-based, over the whole run) is
 /// batch i % batches_per_epoch of epoch i / batches_per_epoch. Consecutive calls stream from

@@ -57,7 +57,13 @@ TEST(SlidingWindow, PointwisePredictorIsReproducedEverywhere) {
     cfg.window = {8, 16, 24};
     cfg.batch = 3;
     cfg.keep_probability = true;
-    const auto r = sliding_window(ct, pet, pointwise, cfg);
+    int64_t passes = 0;
+    const auto r = sliding_window(ct, pet, [&](const at::Tensor& c, const at::Tensor& p) {
+      EXPECT_EQ(c.size(0), cfg.batch);  // every pass full, across slabs; the last filled up
+      ++passes;
+      return pointwise(c, p);
+    }, cfg);
+    EXPECT_EQ(passes, (r.windows + cfg.batch - 1) / cfg.batch);
     const auto expected = torch::sigmoid(4 * pet + ct);
     EXPECT_EQ(r.probability.sizes(), expected.sizes());
     EXPECT_TRUE(torch::allclose(r.probability, expected, 1e-5, 1e-5));

@@ -1,0 +1,73 @@
+// Tests of src/train/run_util: gradient clipping on the device and the step meter.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "train/run_util.h"
+
+using namespace fratmae;
+
+namespace {
+// Parameters with gradients drawn from a seed, and an identical copy.
+std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> twin_params(uint64_t seed, double grad_scale) {
+  torch::manual_seed(seed);
+  std::vector<at::Tensor> a, b;
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{7, 5}, {5}, {3, 2, 4}}) {
+    auto p = torch::randn(shape).requires_grad_(true);
+    p.mutable_grad() = torch::randn(shape) * grad_scale;
+    auto q = p.detach().clone().requires_grad_(true);
+    q.mutable_grad() = p.grad().clone();
+    a.push_back(p), b.push_back(q);
+  }
+  // A parameter without a gradient is skipped by both.
+  a.push_back(torch::randn({3}).requires_grad_(true));
+  b.push_back(a.back().detach().clone().requires_grad_(true));
+  return {a, b};
+}
+}  // namespace
+
+TEST(ClipGradNorm, MatchesLibTorchWhenClippingAndWhenNot) {
+  for (const double scale : {10.0, 0.01}) {  // norm far above / below max_norm 1
+    auto [mine, theirs] = twin_params(3, scale);
+    const at::Tensor norm = train::clip_grad_norm(mine, 1.0);
+    const double expected = torch::nn::utils::clip_grad_norm_(theirs, 1.0);
+    EXPECT_EQ(norm.dim(), 0);
+    EXPECT_NEAR(norm.item<double>(), expected, 1e-5 * expected);
+    for (size_t i = 0; i + 1 < mine.size(); ++i)
+      EXPECT_TRUE(torch::allclose(mine[i].grad(), theirs[i].grad(), 1e-6, 1e-7)) << "scale " << scale << " tensor " << i;
+    EXPECT_FALSE(mine.back().grad().defined());
+  }
+  // Below the limit the gradients are multiplied by exactly 1.
+  auto [mine, theirs] = twin_params(4, 0.01);
+  train::clip_grad_norm(mine, 1.0);
+  for (size_t i = 0; i + 1 < mine.size(); ++i) EXPECT_TRUE(torch::equal(mine[i].grad(), theirs[i].grad()));
+  // After clipping the global norm is max_norm.
+  auto [big, unused] = twin_params(5, 100.0);
+  train::clip_grad_norm(big, 2.0);
+  std::vector<at::Tensor> norms;
+  for (size_t i = 0; i + 1 < big.size(); ++i) norms.push_back(big[i].grad().norm());
+  EXPECT_NEAR(torch::stack(norms).norm().item<double>(), 2.0, 1e-4);
+  EXPECT_EQ(train::clip_grad_norm({torch::zeros({2})}, 1.0).item<double>(), 0.0);  // no gradients
+}
+
+TEST(StepMeter, SumsPerKeyAndStartsAgainAfterTake) {
+  train::StepMeter m;
+  EXPECT_TRUE(m.take().empty());
+  m.add("loss", torch::tensor(1.5));
+  m.add("loss", torch::tensor(2.25, torch::kDouble));
+  auto g = torch::tensor(3.0, torch::requires_grad());
+  m.add("norm", g * 2);  // not detached by the caller
+  m.add("loss", torch::tensor({0.25}));  // one element, any shape
+  auto s = m.take();
+  EXPECT_DOUBLE_EQ(s["loss"], 4.0);
+  EXPECT_DOUBLE_EQ(s["norm"], 6.0);
+  m.add("loss", torch::tensor(1.0));
+  s = m.take();
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_DOUBLE_EQ(s["loss"], 1.0);
+  // The caller's tensor is not modified by later additions.
+  auto v = torch::tensor(1.0);
+  m.add("x", v);
+  m.add("x", torch::tensor(1.0));
+  EXPECT_DOUBLE_EQ(v.item<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(m.take()["x"], 2.0);
+}
