@@ -33,6 +33,8 @@ void add_pretrain(CLI::App& app) {
   sub->add_option("--batch", c.batch, "samples per optimizer step")->capture_default_str();
   sub->add_option("--accum", c.accum, "micro-batches per step (gradient accumulation)")->capture_default_str();
   add_training_options(sub, c, "peak learning rate (AdamW)");
+  sub->add_flag("--resident", c.resident,
+                "hold the cache on the device and cut batches there (CUDA: ~20 MB of GPU memory per case); same batches");
   sub->add_option("--clip-weights", c.clip_weights, "pretrained CLIP text weights (.safetensors, open_clip or HF names)");
   sub->callback([a] {
     install_stop_signals();

@@ -9,6 +9,10 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <torch/version.h>
 
 #include "core/gemm.h"
@@ -47,6 +51,44 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
   }
   if (attn_mask.defined()) scores = scores + attn_mask;
   return gemm::matmul(at::softmax(scores, -1), v);  // (B, h, Tq, d)
+}
+
+/// True when this LibTorch has at::_fused_adamw_ (one multi-tensor CUDA kernel for AdamW, the
+/// kernel behind torch.optim.AdamW(fused=True); >= 2.0), unless the build turns it off with
+/// -DFRATMAE_NO_FUSED_ADAMW (a fallback for a LibTorch whose signature differs).
+#if TORCH_VERSION_MAJOR >= 2 && !defined(FRATMAE_NO_FUSED_ADAMW)
+constexpr bool kHasFusedAdamW = true;
+#else
+constexpr bool kHasFusedAdamW = false;
+#endif
+
+/// AdamW on lists of CUDA tensors in one multi-tensor kernel (decoupled weight decay, no
+/// amsgrad): `steps` are float32 0-d tensors on the device holding each parameter's step count
+/// *after* this step's increment. Throws where kHasFusedAdamW is false.
+inline void fused_adamw_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
+                         at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1, double beta2,
+                         double weight_decay, double eps) {
+#if TORCH_VERSION_MAJOR >= 2 && !defined(FRATMAE_NO_FUSED_ADAMW)
+  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, lr, beta1, beta2,
+                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/{}, /*found_inf=*/{});
+#else
+  (void)params, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)steps, (void)lr, (void)beta1, (void)beta2,
+      (void)weight_decay, (void)eps;
+  throw std::runtime_error("fused AdamW needs LibTorch >= 2.0");
+#endif
+}
+
+/// The key torch::optim::Optimizer's state_ map uses for a parameter: the TensorImpl address,
+/// as a string (LibTorch 1.13) or as the pointer itself (newer versions).
+template <class StateMap>
+typename StateMap::key_type optimizer_state_key(const StateMap&, const at::Tensor& p) {
+  if constexpr (std::is_same_v<typename StateMap::key_type, std::string>) {
+    std::ostringstream os;  // what c10::guts::to_string did
+    os << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return os.str();
+  } else {
+    return static_cast<typename StateMap::key_type>(p.unsafeGetTensorImpl());
+  }
 }
 
 /// Scoped bf16 (or other) autocast on CUDA. No-op on CPU tensors' device type.

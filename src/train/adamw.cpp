@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "core/torch_compat.h"
+
 namespace fratmae::train {
 
 namespace {
@@ -12,16 +14,26 @@ bool fusable(const at::Tensor& p, const at::Tensor& g) {
   return p.device().is_cpu() && p.scalar_type() == at::kFloat && g.scalar_type() == at::kFloat && !g.is_sparse() &&
          p.is_contiguous() && g.is_contiguous() && p.sizes() == g.sizes();
 }
+bool cuda_fusable(const at::Tensor& p, const at::Tensor& g) {
+  return compat::kHasFusedAdamW && p.is_cuda() && g.device() == p.device() && p.scalar_type() == at::kFloat &&
+         g.scalar_type() == at::kFloat && !g.is_sparse() && p.is_contiguous() && g.is_contiguous() &&
+         p.sizes() == g.sizes();
+}
 }  // namespace
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
+  bool cpu = true, cuda = true;
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
     for (const auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      if (o.amsgrad() || !fusable(p, p.grad())) return torch::optim::AdamW::step(closure);
+      if (o.amsgrad()) return torch::optim::AdamW::step(closure);
+      cpu = cpu && fusable(p, p.grad());
+      cuda = cuda && cuda_fusable(p, p.grad());
     }
   }
+  if (!cpu && cuda) return cuda_step(closure);
+  if (!cpu) return torch::optim::AdamW::step(closure);
   torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure) {
@@ -34,18 +46,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     const double b1 = std::get<0>(o.betas()), b2 = std::get<1>(o.betas());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());  // AdamW's state key
-      auto it = state_.find(key);
-      if (it == state_.end()) {
-        auto st = std::make_unique<torch::optim::AdamWParamState>();
-        st->step(0);
-        st->exp_avg(torch::zeros_like(p, at::MemoryFormat::Contiguous));
-        st->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Contiguous));
-        it = state_.emplace(key, std::move(st)).first;
-      }
-      auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
-      if (!st.exp_avg().is_contiguous()) st.exp_avg(st.exp_avg().contiguous());
-      if (!st.exp_avg_sq().is_contiguous()) st.exp_avg_sq(st.exp_avg_sq().contiguous());
+      auto& st = state_of(p);
       st.step(st.step() + 1);
       const double bc1 = 1 - std::pow(b1, static_cast<double>(st.step()));
       const double bc2 = 1 - std::pow(b2, static_cast<double>(st.step()));
@@ -68,6 +69,58 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
         }
       });
     }
+  }
+  return loss;
+}
+
+torch::optim::AdamWParamState& FusedAdamW::state_of(const at::Tensor& p) {
+  const auto key = compat::optimizer_state_key(state_, p);
+  auto it = state_.find(key);
+  if (it == state_.end()) {
+    auto st = std::make_unique<torch::optim::AdamWParamState>();
+    st->step(0);
+    st->exp_avg(torch::zeros_like(p, at::MemoryFormat::Contiguous));
+    st->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Contiguous));
+    it = state_.emplace(key, std::move(st)).first;
+  }
+  auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+  if (!st.exp_avg().is_contiguous()) st.exp_avg(st.exp_avg().contiguous());
+  if (!st.exp_avg_sq().is_contiguous()) st.exp_avg_sq(st.exp_avg_sq().contiguous());
+  return st;
+}
+
+torch::Tensor FusedAdamW::cuda_step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    std::vector<at::Tensor> params, grads, m, v, steps;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto& st = state_of(p);
+      st.step(st.step() + 1);  // the host's count, what checkpoints save
+      // The kernel reads the count from a float tensor on the device. It is made from the host's
+      // count by a fill kernel (no copy, no synchronisation) when missing or out of step (a
+      // checkpoint was loaded), else advanced on the device with the others below.
+      auto& ds = device_steps_[p.unsafeGetTensorImpl()];
+      if (!ds.count.defined() || ds.host != st.step() - 1 || ds.count.device() != p.device()) {
+        ds.count = at::full({}, static_cast<double>(st.step() - 1), p.options().dtype(at::kFloat));
+      }
+      ds.host = st.step();
+      params.push_back(p);
+      grads.push_back(p.grad());
+      m.push_back(st.exp_avg());
+      v.push_back(st.exp_avg_sq());
+      steps.push_back(ds.count);
+    }
+    if (params.empty()) continue;
+    at::_foreach_add_(steps, 1);
+    compat::fused_adamw_(params, grads, m, v, steps, o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()),
+                         o.weight_decay(), o.eps());
   }
   return loss;
 }

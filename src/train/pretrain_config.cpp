@@ -30,7 +30,8 @@ json PretrainConfig::to_json() const {
           {"stride", stride}, {"epochs", epochs}, {"steps", steps}, {"stop_after", stop_after}, {"batch", batch}, {"accum", accum},
           {"lr", lr}, {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
           {"clip_grad", clip_grad}, {"seed", seed}, {"log_every", log_every}, {"checkpoint_every", checkpoint_every},
-          {"device", device}, {"bf16", bf16}, {"workers", workers}, {"augment", augment},
+          {"device", device}, {"bf16", bf16}, {"workers", workers}, {"resident", resident},
+          {"augment", augment},
           {"clip_weights", clip_weights}};
 }
 
@@ -62,6 +63,7 @@ PretrainConfig PretrainConfig::from_json(const json& j) {
     c.device = j.value("device", c.device);
     c.bf16 = j.value("bf16", c.bf16);
     c.workers = j.value("workers", c.workers);
+    c.resident = j.value("resident", c.resident);
     c.augment = j.value("augment", c.augment);
     c.clip_weights = j.value("clip_weights", c.clip_weights);
   } catch (const json::exception& e) {

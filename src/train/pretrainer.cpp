@@ -81,6 +81,11 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   lc.crop.stride = cfg.stride;
   lc.augment.enabled = cfg.augment;
   lc.workers = cfg.workers;
+  if (cfg.resident) {  // the same batches (batch_at() is a pure function), cut on the device
+    lc.resident = true;
+    lc.resident_native = false;
+    lc.device = device_name;
+  }
   const std::array<int64_t, 3> wb = cache->settings().size;  // whole-body (H, W, D)
   mc.input = data::crop_shape(lc.crop, wb);
   try {
@@ -109,7 +114,7 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   if (resume) {
     const json old = json::parse(read_file(run / "config.json"));
     json a = old["train"], b = resolved["train"];
-    for (const char* k : {"steps", "stop_after", "epochs", "checkpoint_every", "log_every", "workers", "out", "cache", "device"}) {
+    for (const char* k : {"steps", "stop_after", "epochs", "checkpoint_every", "log_every", "workers", "resident", "out", "cache", "device"}) {
       a.erase(k);
       b.erase(k);
     }

@@ -72,6 +72,7 @@ TEST(Pretrain, ResumeReachesTheSameLossAsAnUninterruptedRun) {
   const auto first = train::pretrain(part, false);
   EXPECT_EQ(first.steps_done, 3);
   part.stop_after = 0;
+  part.resident = true;  // the second half cuts its batches from a resident cache: same batches
   const auto second = train::pretrain(part, /*resume=*/true);
   EXPECT_EQ(second.start_step, 3);
   EXPECT_EQ(second.steps_done, 6);
