@@ -52,14 +52,15 @@ measure() {
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$OUT/mem.tmp" 2>/dev/null &
     smi=$!
   fi
-  say "== $tag: $*"
+  echo "== $tag: $*" >> "$LOG"
   t0=$(date +%s)
-  "$@" >> "$LOG" 2>&1
+  "$@" > "$OUT/cmd.tmp" 2>&1
   rc=$?
+  cat "$OUT/cmd.tmp" >> "$LOG"
   [ -n "$smi" ] && kill "$smi" 2>/dev/null && wait "$smi" 2>/dev/null
-  [ -n "$smi" ] && say "MEM $tag $(sort -n "$OUT/mem.tmp" | tail -1)"
-  say "RC $tag $rc ($(( $(date +%s) - t0 )) s)"
-  tail -3 "$LOG" | head -1
+  [ -n "$smi" ] && echo "MEM $tag $(sort -n "$OUT/mem.tmp" | tail -1)" >> "$LOG"
+  echo "RC $tag $rc ($(( $(date +%s) - t0 )) s)" >> "$LOG"
+  echo "-- $tag: rc $rc, $(( $(date +%s) - t0 )) s: $(tail -n 1 "$OUT/cmd.tmp" | cut -c1-300)"
   return 0
 }
 
@@ -104,4 +105,4 @@ for stage in $STAGES; do
       say "unknown stage $stage" ;;
   esac
 done
-rm -f "$OUT/mem.tmp"
+rm -f "$OUT/mem.tmp" "$OUT/cmd.tmp"

@@ -77,10 +77,9 @@ SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pe
   const at::Tensor gauss = gaussian_importance(win, cfg.sigma_scale);  // (h, w, d) CPU float
 
   // Windows in (d, h, w) order, batched across slab boundaries so that every forward pass but
-  // the last holds `batch` windows; the last is filled up to `batch` with copies of its last
-  // window (their predictions are dropped). Small batches cost more than their share on the
-  // CPU: LibTorch runs a batch-of-one 3-D convolution with few channels on its slow native
-  // kernel instead of oneDNN's (10x slower at the decoder's sizes).
+  // the last holds `batch` windows. A pass of one window is given a copy of it (whose
+  // prediction is dropped): LibTorch runs a batch-of-one 3-D convolution with few channels on
+  // its slow native kernel instead of oneDNN's (10x slower at the decoder's sizes on the CPU).
   std::vector<std::array<int64_t, 3>> origins;
   for (const int64_t d0 : ds)
     for (int64_t h0 : hs)
@@ -120,7 +119,8 @@ SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pe
     const size_t b1 = std::min(origins.size(), b0 + per_pass);
     finalize(origins[b0][2]);  // nothing before this batch's first window is touched again
     std::vector<at::Tensor> cts, pets;
-    for (size_t b = b0; b < b0 + per_pass; ++b) {  // filled up with the last window
+    const size_t n_pass = std::max(b1 - b0, std::min<size_t>(2, per_pass));  // never one window alone
+    for (size_t b = b0; b < b0 + n_pass; ++b) {  // a lone last window gets a copy beside it
       const auto& o = origins[std::min(b, b1 - 1)];
       cts.push_back(cut(ct, o));
       pets.push_back(cut(pet, o));

@@ -10,7 +10,7 @@
 // averaged.
 //
 // Memory stays bounded: windows are taken slab by slab along D (superior -> inferior), `batch`
-// windows per forward pass (a pass may span two slabs; the last is filled up to `batch`); the
+// windows per forward pass (a pass may span two slabs; a pass is never a single window); the
 // weighted sums live in two float buffers of H x W x (window_D + the slab steps one pass
 // spans) that roll down the volume, and each finished slab is thresholded into the uint8 mask
 // at once. No full-volume float buffer is kept unless keep_probability asks for the

@@ -32,13 +32,16 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       cuda = cuda && cuda_fusable(p, p.grad());
     }
   }
-  if (!cpu && cuda) return cuda_step(closure);
-  if (!cpu) return torch::optim::AdamW::step(closure);
+  if (!cpu && !cuda) return torch::optim::AdamW::step(closure);
   torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure) {
     at::AutoGradMode enable(true);
     loss = closure();
+  }
+  if (!cpu) {
+    cuda_update();
+    return loss;
   }
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
@@ -89,13 +92,7 @@ torch::optim::AdamWParamState& FusedAdamW::state_of(const at::Tensor& p) {
   return st;
 }
 
-torch::Tensor FusedAdamW::cuda_step(LossClosure closure) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure) {
-    at::AutoGradMode enable(true);
-    loss = closure();
-  }
+void FusedAdamW::cuda_update() {
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
     std::vector<at::Tensor> params, grads, m, v, steps;
@@ -122,7 +119,6 @@ torch::Tensor FusedAdamW::cuda_step(LossClosure closure) {
     compat::fused_adamw_(params, grads, m, v, steps, o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()),
                          o.weight_decay(), o.eps());
   }
-  return loss;
 }
 
 }  // namespace fratmae::train

@@ -31,7 +31,7 @@ class FusedAdamW : public torch::optim::AdamW {
 
  private:
   torch::optim::AdamWParamState& state_of(const at::Tensor& p);  // created on first use
-  torch::Tensor cuda_step(LossClosure closure);
+  void cuda_update();  // every parameter with a gradient is a CUDA float32 tensor
   struct DeviceStep {
     at::Tensor count;  // float32 0-d on the parameter's device
     int64_t host = 0;  // the AdamWParamState step it was last set to
