@@ -37,13 +37,7 @@ if [[ ! -x "$exe" ]]; then
     -DFRATMAE_BUILD_TESTS=OFF -DFRATMAE_BUILD_BENCH=ON >&2
   ninja -C "$build" sliding_window_bench >&2
 fi
-py="${PYTHON:-}"
-if [[ -z "$py" ]]; then
-  for c in python3 /usr/bin/python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then py="$c"; break; fi
-  done
-fi
-[[ -n "$py" ]] || { echo "no python3 with torch (apt-get install python3-torch)" >&2; exit 1; }
+py="$("$here/reference/torch_python.sh")" || exit 1
 work="$(mktemp -d "${TMPDIR:-/tmp}/fratmae-infer-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 field() { "$py" -c 'import json, sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }

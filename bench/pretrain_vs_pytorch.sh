@@ -32,13 +32,7 @@ if [[ ! -x "$exe" ]]; then
     -DFRATMAE_BUILD_TESTS=OFF -DFRATMAE_BUILD_BENCH=ON >&2
   ninja -C "$build" pretrain_step >&2
 fi
-py="${PYTHON:-}"
-if [[ -z "$py" ]]; then
-  for c in python3 /usr/bin/python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then py="$c"; break; fi
-  done
-fi
-[[ -n "$py" ]] || { echo "no python3 with torch (apt-get install python3-torch)" >&2; exit 1; }
+py="$("$here/reference/torch_python.sh")" || exit 1
 
 median() { sed -n 's/.*median \([0-9.]*\) ms\/step.*/\1/p'; }
 rows=()

@@ -20,12 +20,7 @@ build="${1:-$root/build-bench}"
 exe="$build/bench/reference_parity"
 [[ -x "$exe" ]] || { echo "parity: $exe not built (cmake -DFRATMAE_BUILD_BENCH=ON; ninja reference_parity)" >&2; exit 1; }
 
-py="${PYTHON:-}"
-if [[ -z "$py" ]]; then
-  for c in python3 /usr/bin/python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then py="$c"; break; fi
-  done
-fi
+py="$("$here/torch_python.sh" 2>/dev/null)" || py=""
 if [[ -z "$py" ]]; then echo "parity: SKIP (no python3 with torch; apt-get install python3-torch)"; exit 77; fi
 
 out="${PARITY_OUT:-}"
