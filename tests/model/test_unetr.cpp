@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "model/unetr.h"
 #include "model_test_util.h"
 
@@ -88,4 +89,22 @@ TEST(StagingNet, ShapeAndGradient) {
   auto& mlp = *net->mlp;
   const auto feats = torch::randn({3, 2 * tiny().encoder.dim}, torch::kDouble);
   gradient_check(mlp, [&] { return net->mlp->forward(feats).square().sum(); });
+}
+
+// UpBlock and UpProject compute the 2x transposed convolution as a matrix product; the result
+// must be the module's own ConvTranspose3d forward (LibTorch's kernel), with either GEMM backend.
+TEST(Unetr, UpSamplingProductEqualsTransposedConvolution) {
+  torch::manual_seed(3);
+  UpProject proj(6, 5, 1);  // one transposed convolution, no conv block after it
+  auto* conv = proj->ups[0]->as<torch::nn::ConvTranspose3d>();
+  const auto x = torch::randn({2, 6, 3, 4, 5});
+  const auto expected = conv->forward(x);  // (2, 5, 6, 8, 10)
+  for (const char* backend : {"libtorch", "onednn"}) {
+    gemm::set_backend(backend);
+    const auto y = proj->forward(x);
+    EXPECT_EQ(y.sizes(), expected.sizes()) << backend;
+    EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-5)) << backend << " max diff "
+                                                         << (y - expected).abs().max().item<double>();
+  }
+  gemm::set_backend("libtorch");
 }
