@@ -22,11 +22,16 @@ FLAGS="-std=c++17 -O2 -DNDEBUG -DFMT_HEADER_ONLY -DUSE_C10D_GLOO -DUSE_DISTRIBUT
 # The core as CMake builds it: src/** except src/io and src/cli, plus the two ITK-free io files.
 SRCS="$(ls src/core/*.cpp src/data/*.cpp src/phantom/*.cpp src/text/*.cpp src/model/*.cpp src/train/*.cpp \
          src/infer/*.cpp src/eval/*.cpp src/viz/*.cpp) src/io/suv.cpp src/io/dicom_time.cpp"
-# One compile: SOURCE OBJECT (skipped when the object is newer).
+# One compile: SOURCE OBJECT (skipped when the object is newer). A source that fails is tried
+# once more without the optional LibTorch-2 fast paths of core/torch_compat.h
+# (-DFRATMAE_NO_FUSED_ADAMW), and the first error is shown either way.
 cat > "$OBJ/cc.sh" <<EOS
 #!/bin/sh
 [ "\$2" -nt "\$1" ] && exit 0
-c++ $FLAGS -c "\$1" -o "\$2" 2> "\$2.err" || { cat "\$2.err" >&2; exit 1; }
+c++ $FLAGS -c "\$1" -o "\$2" 2> "\$2.err" && exit 0
+cat "\$2.err" >&2
+c++ $FLAGS -DFRATMAE_NO_FUSED_ADAMW -c "\$1" -o "\$2" 2> "\$2.err2" || { cat "\$2.err2" >&2; exit 1; }
+echo "build_core: WARNING \$1 compiled only with -DFRATMAE_NO_FUSED_ADAMW (see the error above)" >&2
 EOS
 chmod +x "$OBJ/cc.sh"
 start=$(date +%s)
