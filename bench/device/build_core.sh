@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds fratmae's ITK-free core and the given programs against the LibTorch of python3's torch
 # (CUDA on the GPU machine), without CMake's package lookups: for machines that have PyTorch but
-# not the Debian packages. Objects are cached in $OBJ (default $TMPDIR/fratmae-gpu-obj).
+# not the Debian packages. Objects are cached in $OBJ (default $TMPDIR/fratmae-gpu-obj)
+# and reused while newer than their source (headers are not tracked: remove $OBJ after a header change).
 # Usage: bench/device/build_core.sh INCLUDE_DIR MAIN.cpp...   (from the repo root)
 #   -> $OBJ/<name of MAIN without .cpp> for each MAIN
 # TORCH_INCLUDE / TORCH_LIB / TORCH_LIBS override the LibTorch found through python3 (e.g. the
