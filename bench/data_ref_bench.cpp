@@ -13,11 +13,12 @@
 //       DIR/in_<k>.safetensors holds case k's raw arrays (ct, suv, seg, spacing) and
 //       DIR/out_<k>.safetensors fratmae's result, for the reference's parity check.
 //   data_ref_bench loader --cache DIR [--batch 4] [--workers 2] [--threads N] [--min-time 2]
-//                         [--min-batches 20] [--warmup-epochs 2] [--seed 0]
+//                         [--min-batches 20] [--warmup-epochs 2] [--seed 0] [--dump FILE]
 //       data::BatchLoader with LoaderConfig::pretraining (random coronal stacks 32 x 160 x 192
 //       of 64 rows, k = 2, flips, intensity scale/shift) over every case of the cache:
 //       warm-up epochs untimed, then batches until both minima are reached (new epochs as
-//       needed, as a training loop would).
+//       needed, as a training loop would). --dump: the first batch as safetensors (ct, pet,
+//       seg, text_ids, stage_label, case_index), for `data_ref.py sampler-check`.
 //
 // Each mode prints one line starting with `fratmae`; data_vs_pytorch.sh reads the numbers.
 #include <ATen/Parallel.h>
@@ -46,7 +47,7 @@ namespace {
   std::cerr << "usage: data_ref_bench cache --out DIR [--cases 20]\n"
                "       data_ref_bench preprocess [--cases 4] [--reps 3] [--warmup 1] [--threads N] [--dump DIR]\n"
                "       data_ref_bench loader --cache DIR [--batch 4] [--workers 2] [--threads N] [--min-time 2]\n"
-               "                             [--min-batches 20] [--warmup-epochs 2] [--seed 0]\n";
+               "                             [--min-batches 20] [--warmup-epochs 2] [--seed 0] [--dump FILE]\n";
   std::exit(2);
 }
 
@@ -125,7 +126,7 @@ int run_preprocess(int64_t n, int64_t reps, int64_t warmup, const fs::path& dump
 }
 
 int run_loader(const fs::path& dir, int64_t batch, int workers, double min_time, int64_t min_batches,
-               int64_t warmup_epochs, uint64_t seed) {
+               int64_t warmup_epochs, uint64_t seed, const fs::path& dump) {
   auto cache = std::const_pointer_cast<const data::Cache>(data::Cache::open(dir));
   data::LoaderConfig cfg = data::LoaderConfig::pretraining(batch, seed);
   cfg.workers = workers;
@@ -144,6 +145,12 @@ int run_loader(const fs::path& dir, int64_t batch, int workers, double min_time,
   std::string shapes;
   for (int64_t i = 0; i < warmup_epochs * per_epoch; ++i) {
     const data::Batch b = next();
+    if (shapes.empty() && !dump.empty()) {
+      std::map<std::string, at::Tensor> t{{"ct", b.ct}, {"pet", b.pet}, {"text_ids", b.text_ids},
+                                          {"stage_label", b.stage_label}, {"case_index", b.case_index}};
+      if (b.seg.defined()) t["seg"] = b.seg;
+      save_safetensors(dump, t);
+    }
     if (shapes.empty()) {
       auto str = [](const at::Tensor& t) {  // dtype[shape] in [min, max]
         std::string s = std::string(c10::toString(t.scalar_type())) + "[";
@@ -219,8 +226,9 @@ int main(int argc, char** argv) try {
     const int workers = std::stoi(get("workers", "2"));
     const double min_time = std::stod(get("min-time", "2"));
     const uint64_t seed = std::stoull(get("seed", "0"));
-    if (dir.empty() || !opt.empty()) usage();
-    rc = run_loader(dir, batch, workers, min_time, min_batches, warmup_epochs, seed);
+    const std::string dump = get("dump", "");
+    if (dir.empty() || !opt.empty() || warmup_epochs < 1) usage();
+    rc = run_loader(dir, batch, workers, min_time, min_batches, warmup_epochs, seed, dump);
   } else {
     usage();
   }

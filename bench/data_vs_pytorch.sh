@@ -9,7 +9,10 @@
 #   fratmae/pytorch loader throughput ratio: Y    (samples/s; the WORST (smallest) over the
 #                                                  loader configurations; above 1 = fratmae faster)
 # Exit status 1 when the preprocessing parity fails (a code more than 1 apart, or a mask /
-# lesion voxel / spacing different), or a step fails.
+# lesion voxel / spacing different), when the sampler check fails (a fratmae batch that the
+# reference's Dataset does not reproduce from the draws that explain it: h0, flip, CT/PET
+# scale and shift within their ranges; images within 1e-5, masks and text ids exactly), or
+# when a step fails.
 #
 #   bench/data_vs_pytorch.sh [BUILD_DIR]
 #     BUILD_DIR (default build-bench) holds bench/data_ref_bench; this script builds nothing:
@@ -45,13 +48,8 @@ loaders=${LOADERS:-4:2 12:2 4:0}
 min_time=${MIN_TIME:-3}
 rounds=${ROUNDS:-2}
 
-py=${PYTHON:-}
-if [ -z "$py" ]; then
-  for c in python3 /usr/bin/python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then py=$c; break; fi
-  done
-fi
-if [ -z "$py" ]; then echo "data_vs_pytorch: no python3 with torch (apt-get install python3-torch)" >&2; exit 1; fi
+py=$(sh "$here/reference/torch_python.sh")  # $PYTHON, python3 or /usr/bin/python3 with torch
+"$py" -c 'import torch, numpy' || { echo "data_vs_pytorch: $py cannot import torch and numpy" >&2; exit 1; }
 ref=$here/reference/data_ref.py
 
 work=$(mktemp -d)
@@ -99,6 +97,17 @@ while [ "$r" -le "$rounds" ]; do
   r=$((r + 1))
 done
 
+# The sampler's semantics: a fratmae batch reproduced by the reference from the draws that explain it.
+"$exe" loader --cache "$cache" --batch 4 --workers 0 --threads "$threads" --min-time 0 --min-batches 1 \
+  --warmup-epochs 1 --dump "$work/batch.safetensors" >/dev/null
+sampler_rc=0
+out=$("$py" "$ref" sampler-check --cache "$cache" --batch-file "$work/batch.safetensors" --threads "$threads") ||
+  sampler_rc=1
+echo "$out"
+sampler=$(echo "$out" | sed -n \
+  's/^sampler-check \([A-Z]*\): \([0-9]*\) samples.*; \([0-9]*\) flipped); max |difference| \(.*\)/\1, \2 samples (\3 flipped), max difference \4/p')
+[ -n "$sampler" ] || { sampler="FAIL, no result"; sampler_rc=1; }
+
 # Loaders: per configuration, rounds of fratmae then PyTorch.
 rows=$work/rows
 : >"$rows"
@@ -136,7 +145,8 @@ printf '| preprocess one case, ms (cases/s) | %s (%s) | %s (%s) | %s (time) | %s
   "$pre_p" "$(awk -v a="$pre_p" 'BEGIN { printf "%.2f", 1000 / a }')" "$pre_ratio" "$pre_load"
 cat "$rows"
 echo "| preprocessing parity (int16 codes; masks, lesion voxels exactly) | $parity | | | |"
+echo "| sampler check (a fratmae batch redone by the reference from its draws) | $sampler | | | |"
 echo
 echo "fratmae/pytorch preprocess time ratio: $pre_ratio"
 echo "fratmae/pytorch loader throughput ratio: $worst"
-exit "$parity_rc"
+[ "$parity_rc" -eq 0 ] && [ "$sampler_rc" -eq 0 ]

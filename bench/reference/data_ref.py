@@ -27,7 +27,14 @@ bench/data_vs_pytorch.sh (fratmae's side: bench/data_ref_bench.cpp, same modes a
         DataLoader seeds each worker), not fratmae's per-sample seeds, so batches are not
         equal to fratmae's; the work per sample is the same.
 
-Each mode prints one line starting with `pytorch` (and --check one starting with `parity`).
+    data_ref.py sampler-check --cache DIR --batch-file FILE
+        For each sample of a fratmae batch (`data_ref_bench loader --dump FILE`), finds the
+        draws that explain it (h0, flip, and the CT and PET scale and shift, fitted) and checks
+        that CoronalStacks.sample with those draws gives the same ct, pet (within 1e-5), seg,
+        text ids and stage label, and that the fitted draws lie in the augmentation's ranges.
+
+Each mode prints one line starting with `pytorch` (--check: `parity`; sampler-check:
+`sampler-check`).
 """
 import argparse
 import json
@@ -247,14 +254,18 @@ class CoronalStacks(torch.utils.data.Dataset):
         return len(self.cases)
 
     def __getitem__(self, i):
-        c = self.cases[i]
         span = self.stride * self.slices
-        h0 = int(torch.randint(0, c["wb_ct"].shape[0] - span + 1, ()))
+        h0 = int(torch.randint(0, self.cases[i]["wb_ct"].shape[0] - span + 1, ()))
         u = torch.rand(5, dtype=torch.float64).tolist()
         flip = u[0] < self.flip_prob
         ct_scale, ct_shift = 1 - self.scale + 2 * self.scale * u[1], -self.shift + 2 * self.shift * u[2]
         pet_scale, pet_shift = 1 - self.scale + 2 * self.scale * u[3], -self.shift + 2 * self.shift * u[4]
-        rows = slice(h0, h0 + span, self.stride)
+        return self.sample(i, h0, flip, ct_scale, ct_shift, pet_scale, pet_shift)
+
+    def sample(self, i, h0, flip, ct_scale, ct_shift, pet_scale, pet_shift):
+        """Case i's sample for these draws."""
+        c = self.cases[i]
+        rows = slice(h0, h0 + self.stride * self.slices, self.stride)
 
         def cut(name):  # (32, W, D) rows h0, h0 + 2, ... of the memmap, mirrored along W
             x = torch.from_numpy(c[name][rows])
@@ -270,6 +281,66 @@ class CoronalStacks(torch.utils.data.Dataset):
         sample["stage_label"] = c["stage_label"]
         sample["case_index"] = torch.tensor(i, dtype=torch.int64)
         return sample
+
+
+def run_sampler_check(a):
+    """Finds, for each sample of a fratmae batch (data_ref_bench loader --dump), the draws
+    (h0, flip, CT and PET scale and shift) that explain it and checks that CoronalStacks.sample
+    with those draws gives the same tensors: the reference does fratmae's work per sample."""
+    ds = CoronalStacks(a.cache)
+    ref, _ = safetensors_io.load(a.batch_file)
+    span = ds.stride * ds.slices
+    worst, flipped, problems = 0.0, 0, []
+    for b, i in enumerate(ref["case_index"].tolist()):
+        c = ds.cases[i]
+        found = None
+        for h0 in range(c["wb_ct"].shape[0] - span + 1):
+            for flip in (False, True):
+                fits = []
+                for name, key in (("wb_ct", "ct"), ("wb_pet", "pet")):
+                    q = torch.from_numpy(c[name][h0:h0 + span:ds.stride])
+                    q = (q.flip(1) if flip else q).reshape(-1)[::97].double()  # a subset for the search
+                    y = ref[key][b, 0].reshape(-1)[::97].double()
+                    # y = q * slope + shift, least squares over two voxel sets with distinct codes
+                    dq = q - q.mean()
+                    var = float((dq * dq).sum())
+                    if var == 0:
+                        break
+                    slope = float((dq * (y - y.mean())).sum()) / var
+                    shift = float(y.mean()) - slope * float(q.mean())
+                    if float((q * slope + shift - y).abs().max()) > 1e-4:
+                        break
+                    fits.append((slope * INT16_SCALE, shift))
+                if len(fits) == 2:
+                    found = (h0, flip, *fits[0], *fits[1])
+                    break
+            if found:
+                break
+        if found is None:
+            problems.append(f"sample {b} (case {i}): no coronal stack of the cache explains it")
+            continue
+        h0, flip, cs, csh, ps, psh = found
+        flipped += flip
+        if not (1 - ds.scale - 1e-6 <= cs <= 1 + ds.scale + 1e-6 and 1 - ds.scale - 1e-6 <= ps <= 1 + ds.scale + 1e-6
+                and abs(csh) <= ds.shift + 1e-6 and abs(psh) <= ds.shift + 1e-6):
+            problems.append(f"sample {b}: scale/shift {cs:.4f} {csh:.4f} {ps:.4f} {psh:.4f} outside the ranges")
+        mine = ds.sample(i, h0, flip, cs, csh, ps, psh)
+        for key in ("ct", "pet"):
+            worst = max(worst, float((mine[key] - ref[key][b]).abs().max()))
+        if "seg" in ref and not torch.equal(mine["seg"], ref["seg"][b]):
+            problems.append(f"sample {b}: the mask differs")
+        for key in ("text_ids", "stage_label"):
+            if not torch.equal(mine[key], ref[key][b]):
+                problems.append(f"sample {b}: {key} differs")
+    if worst > 1e-5:
+        problems.append(f"images differ by up to {worst:.3g}")
+    for p in problems:
+        print(f"sampler-check: {p}")
+    n = ref["ct"].shape[0]
+    status = "PASS" if not problems else "FAIL"
+    print(f"sampler-check {status}: {n} samples of a fratmae batch reproduced by the reference from the draws "
+          f"that explain them (h0, flip, scale, shift in range; {flipped} flipped); max |difference| {worst:.3g}")
+    return 0 if status == "PASS" else 1
 
 
 def describe(b):
@@ -333,10 +404,14 @@ def main():
     q.add_argument("--min-time", type=float, default=2.0)
     q.add_argument("--min-batches", type=int, default=20)
     q.add_argument("--warmup-epochs", type=int, default=2)
+    k = sub.add_parser("sampler-check")
+    k.add_argument("--cache", required=True)
+    k.add_argument("--batch-file", required=True)
+    k.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    return run_preprocess(a) if a.mode == "preprocess" else run_loader(a)
+    return {"preprocess": run_preprocess, "loader": run_loader, "sampler-check": run_sampler_check}[a.mode](a)
 
 
 if __name__ == "__main__":
