@@ -14,6 +14,7 @@
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/threads.h"
 #include "data/cache_format.h"
 #include "fratmae/version.h"
 #include "text/clip_tokenizer.h"
@@ -273,7 +274,7 @@ BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, c
   if (opt.show_progress && !todo.empty())
     progress = std::make_unique<Progress>("preprocess", static_cast<int64_t>(todo.size()), "cases");
   auto work = [&] {
-    at::set_num_threads(1);  // one case per thread; parallelism comes from the cases
+    single_threaded_ops_in_this_thread();  // one case per thread; parallelism comes from the cases
     for (;;) {
       if (stop) return;
       const size_t i = next.fetch_add(1);

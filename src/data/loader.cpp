@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace fratmae::data {
 
@@ -149,7 +150,7 @@ void BatchLoader::start_epoch(int64_t epoch) {
 }
 
 void BatchLoader::worker() {
-  at::set_num_threads(1);  // parallelism comes from the workers
+  single_threaded_ops_in_this_thread();  // parallelism comes from the workers
   const int64_t n = batches_per_epoch();
   for (;;) {
     int64_t step;

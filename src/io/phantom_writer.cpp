@@ -13,6 +13,7 @@
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/threads.h"
 #include "io/image_io.h"
 #include "viz/mip.h"
 #include "viz/png.h"
@@ -83,8 +84,6 @@ void write_phantom_cohort(const phantom::PhantomConfig& cfg, const fs::path& out
   // depend on how many cases or cores there are.
   const int threads = workers > 0 ? workers : std::max(1u, std::thread::hardware_concurrency());
   const int n_workers = static_cast<int>(std::min<int64_t>(threads, cfg.cases));
-  const int saved_threads = at::get_num_threads();
-  at::set_num_threads(1);
   std::vector<phantom::CaseMetadata> metas(cfg.cases);
   std::vector<int> lesion_counts(cfg.cases);
   std::atomic<int64_t> next{0};
@@ -92,6 +91,7 @@ void write_phantom_cohort(const phantom::PhantomConfig& cfg, const fs::path& out
   std::mutex failure_mutex;
   Progress progress("phantom", cfg.cases, "cases");
   auto work = [&] {
+    single_threaded_ops_in_this_thread();
     for (;;) {
       const int64_t i = next.fetch_add(1);
       if (i >= cfg.cases) return;
@@ -114,7 +114,6 @@ void write_phantom_cohort(const phantom::PhantomConfig& cfg, const fs::path& out
   std::vector<std::thread> pool;
   for (int w = 0; w < n_workers; ++w) pool.emplace_back(work);
   for (auto& t : pool) t.join();
-  at::set_num_threads(saved_threads);
   if (failure) std::rethrow_exception(failure);
   progress.finish();
 

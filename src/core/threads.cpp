@@ -1,0 +1,20 @@
+#include "core/threads.h"
+
+#include <ATen/Parallel.h>
+
+#include <dlfcn.h>
+
+namespace fratmae {
+
+void single_threaded_ops_in_this_thread() {
+  // LibTorch initialises a thread's OpenMP team size lazily, once, from the process-wide count
+  // (at its first parallel operation); do that now so it cannot undo the setting below.
+  at::internal::lazy_init_num_threads();
+  // omp_set_num_threads sets the calling thread's team size only (its nthreads-var ICV). Looked
+  // up at run time: libgomp is LibTorch's dependency, not ours, and absent from non-OpenMP builds.
+  using SetFn = void (*)(int);
+  static const SetFn omp_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (omp_set) omp_set(1);
+}
+
+}  // namespace fratmae
