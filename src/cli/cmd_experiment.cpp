@@ -14,14 +14,17 @@ void add_experiment(CLI::App& app) {
       "experiment", "Reproduce the paper's Tables 2 and 3 on phantom cohorts: pre-train every variant, fine-tune "
                     "segmentation and staging, evaluate with bootstrap CIs; writes OUT/report.md, report.json, "
                     "pictures/. Run again to continue an interrupted experiment");
-  sub->add_option("--preset", c->preset, "demo (minutes on a CPU), paper (a GPU job) or smoke (a one-minute check)")
-      ->check(CLI::IsMember({"demo", "paper", "smoke"}))
+  sub->add_option("--preset", c->preset,
+                  "demo (a quarter of an hour on a CPU), cpu (the comparison sized for two CPU cores, ~90 min), "
+                  "paper (a GPU job) or smoke (a one-minute check)")
+      ->check(CLI::IsMember({"demo", "cpu", "paper", "smoke"}))
       ->capture_default_str();
   sub->add_option("-o,--out", c->out, "experiment folder")->required();
   sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--bf16", c->bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
   sub->add_option("--workers", c->workers, "data-loading threads")->capture_default_str();
   sub->add_option("--seed", c->seed, "seed of the cohorts, splits and training")->capture_default_str();
+  sub->add_option("--seeds", c->seeds, "fine-tuning seeds per setting (0: the preset's)")->capture_default_str();
   sub->callback([c] {
     install_stop_signals();
     train::run_experiment(*c);

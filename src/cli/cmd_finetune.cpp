@@ -31,6 +31,10 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--train-fraction", c.train_fraction, "fraction of the training split used (paper: 0.2, 0.4, 1)")
       ->capture_default_str();
   sub->add_option("--test-fraction", c.test_fraction, "held-out test split")->capture_default_str();
+  sub->add_option("--val-fraction", c.val_fraction, "validation split (never trained on; learning curves)")
+      ->capture_default_str();
+  sub->add_option("--val-every", c.val_every, "steps between validation scores in metrics.jsonl (0: at the end)")
+      ->capture_default_str();
   sub->add_option("--split-seed", c.split_seed, "seed of the case split")->capture_default_str();
   sub->add_option("--epochs", c.epochs, "epochs (when --steps is 0)")->capture_default_str();
   sub->add_option("--steps", c.steps, "optimizer steps (0: from --epochs)")->capture_default_str();
@@ -39,11 +43,18 @@ void add_finetune(CLI::App& app) {
   sub->add_flag("--freeze-encoders", c.freeze_encoders, "train only the task head");
   sub->add_option("--feature-size", c.feature_size, "UNETR decoder channels at full resolution")->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
-  sub->add_option("--lesion-prob", c.lesion_prob, "share of seg crops centred on a lesion")->capture_default_str();
+  sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max")
+      ->check(CLI::IsMember({"mean", "max", "mean-max"}))
+      ->capture_default_str();
+  sub->add_option("--lesion-prob", c.lesion_prob, "share of seg crops around a lesion voxel")->capture_default_str();
   sub->add_option("--evaluate", c.evaluate, "evaluate on the test split at the end (true/false)")->capture_default_str();
   sub->add_option("--overlap", c.overlap, "sliding-window overlap for the evaluation")->capture_default_str();
   sub->add_option("--window-batch", c.window_batch, "windows per forward pass")->capture_default_str();
   sub->add_flag("--tta", c.tta, "flip test-time augmentation in the evaluation");
+  sub->add_option("--body-only", c.body_only,
+                  "sliding windows only over the body's bounding box, the air around it background (true/false); "
+                  "`fratmae predict` does as the run did")
+      ->capture_default_str();
   sub->add_option("--bootstrap", c.bootstrap, "bootstrap samples of the confidence intervals")->capture_default_str();
   sub->callback([a] {
     install_stop_signals();

@@ -12,15 +12,21 @@ void add_predict(CLI::App& app) {
   auto c = std::make_shared<io::PredictConfig>();
   CLI::App* sub = app.add_subcommand(
       "predict", "Run a fine-tuned model on a PET/CT study (DICOM or NIfTI): lesion mask on the PET grid, "
-                 "lesions.json (volumes, SUVmax/mean/peak, TLG, MTV) and a MIP picture; or stage probabilities");
-  sub->add_option("-m,--model", c->model, "fine-tuning run folder (fratmae finetune)")->required();
-  sub->add_option("--ct", c->ct, "CT: DICOM folder or image file (HU)")->required();
+                 "lesions.json (volumes, SUVmax/mean/peak, TLG, MTV) and a MIP picture; or stage probabilities. "
+                 "--floor runs a classic threshold segmentation instead of a model");
+  auto* model = sub->add_option("-m,--model", c->model, "fine-tuning run folder (fratmae finetune)");
+  sub->add_option("--floor", c->floor,
+                  "instead of a model, a reference floor: suv2.5 or suv4.0 (fixed SUV thresholds inside the body), "
+                  "suvmax41 (41% of SUVmax per hot region)")
+      ->check(CLI::IsMember({"suv2.5", "suv4.0", "suvmax41"}))
+      ->excludes(model);
+  sub->add_option("--ct", c->ct, "CT: DICOM folder or image file (HU); with --floor optional (finds the body)");
   sub->add_option("--pet", c->pet, "PET: DICOM folder (converted to SUV) or SUV image file")->required();
   sub->add_option("-o,--out", c->out, "output folder")->required();
   sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--bf16", c->bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
   sub->add_flag("--tta", c->tta, "flip test-time augmentation (left-right), twice the work");
-  sub->add_option("--overlap", c->overlap, "sliding-window overlap")->capture_default_str();
+  sub->add_option("--overlap", c->overlap, "sliding-window overlap (default: the run's test evaluation's)");
   sub->add_option("--batch", c->batch, "windows per forward pass")->capture_default_str();
   sub->add_flag("--probability", c->probability, "also write probability.nii.gz");
   sub->add_flag("--overwrite", c->overwrite, "replace existing outputs (never an input)");

@@ -95,7 +95,12 @@ CropWindow choose_window(const CropConfig& cfg, const std::array<int64_t, 3>& sh
     } else if (cfg.central) {
       w.start[a] = (dim - size) / 2;
     } else if (on_lesion) {
-      w.start[a] = std::clamp<int64_t>(centre[a] - size / 2, 0, dim - size);
+      // The lesion voxel lands anywhere in the crop, not at its centre: the ViT encoders have
+      // absolute position embeddings, and always-centred lesions teach them a prior "lesions
+      // sit in the middle of a window", which sliding-window inference then paints into every
+      // window (more of it the more the windows overlap).
+      const int64_t lo = std::max<int64_t>(0, centre[a] - size + 1), hi = std::min<int64_t>(dim - size, centre[a]);
+      w.start[a] = rng.uniform_int(lo, hi);
     } else {
       w.start[a] = rng.uniform_int(0, dim - size);
     }

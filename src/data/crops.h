@@ -8,8 +8,9 @@
 //   kAxial (paper Table 2, the axial-stack comparison): the same along D (thin in SI):
 //       (H, W, slices) from a range of k * slices axial slices; (160, 160, 32) by default.
 //   kNative (segmentation): a native_size crop of the native-resolution volume, no resizing
-//       or subsampling. With probability lesion_prob it is centred on a random lesion voxel
-//       (clamped inside the volume), otherwise placed uniformly; central: the centre. Along an
+//       or subsampling. With probability lesion_prob it contains a random lesion voxel at a
+//       uniformly random place of the crop (inside the volume), otherwise it is placed
+//       uniformly; central: the centre. Along an
 //       axis shorter than the crop the volume is centred and the rest padded (CT with air,
 //       -1; PET and mask with 0). An axial-stack native crop is native_size = {160, 160, 32}.
 // Every choice is a pure function of the seed (Rng), so samples do not depend on threads.
@@ -31,7 +32,7 @@ struct CropConfig {
   int64_t slices = 32;  // kCoronal: h kept; kAxial: d kept
   int64_t stride = 2;   // k: every k-th slice of a k * slices range (paper: k = 2)
   std::array<int64_t, 3> native_size{32, 160, 192};  // kNative crop (h, w, d)
-  double lesion_prob = 0.5;  // kNative: chance of centring on a lesion voxel
+  double lesion_prob = 0.5;  // kNative: chance of a crop around a lesion voxel
   bool central = false;      // evaluation: central range / crop, nothing random
 
   void validate() const;  // throws fratmae::Error saying what to fix

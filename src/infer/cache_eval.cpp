@@ -1,6 +1,7 @@
 #include "infer/cache_eval.h"
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "core/atomic_output.h"
@@ -50,7 +51,7 @@ json summarize_segmentation(const std::vector<eval::SegMetrics>& cases, const ev
 SegEvaluation evaluate_segmentation(model::SegmentationNet& net, const data::Cache& cache,
                                     const std::vector<int64_t>& cases, const SlidingWindowConfig& sw,
                                     const torch::Device& device, bool bf16, const eval::BootstrapOptions& bo,
-                                    bool keep_masks) {
+                                    bool keep_masks, bool show_progress) {
   SegEvaluation e;
   SlidingWindowConfig counted = sw;
   counted.window = net->cfg.input;
@@ -58,21 +59,24 @@ SegEvaluation evaluate_segmentation(model::SegmentationNet& net, const data::Cac
   for (int64_t i : cases) {
     const auto& c = cache.at(i);
     if (c.nat_ct.defined() && c.nat_seg.defined())
-      windows += count_windows({c.nat_ct.size(0), c.nat_ct.size(1), c.nat_ct.size(2)}, counted);
+      windows += count_windows(data::dequantize_int16(c.nat_ct), counted);
   }
-  Progress progress("evaluate segmentation", windows, "windows");
+  std::optional<Progress> progress;
+  if (show_progress) progress.emplace("evaluate segmentation", windows, "windows");
   for (int64_t i : cases) {
     const auto& c = cache.at(i);
     if (!c.nat_ct.defined() || !c.nat_seg.defined()) continue;
     const at::Tensor ct = data::dequantize_int16(c.nat_ct), pet = data::dequantize_int16(c.nat_pet);
-    const SlidingWindowResult r = segment_volume(net, ct, pet, sw, device, bf16, &progress);
+    const SlidingWindowResult r = segment_volume(net, ct, pet, sw, device, bf16, progress ? &*progress : nullptr);
     const double voxel_ml = c.nat_spacing[0] * c.nat_spacing[1] * c.nat_spacing[2] / 1000.0;
     e.ids.push_back(c.id);
     e.cases.push_back(eval::segmentation_metrics(r.mask, c.nat_seg, voxel_ml));
+    for (const auto& l : eval::lesion_detection(r.mask, c.nat_seg, voxel_ml)) e.lesions.push_back(l);
     if (keep_masks) e.masks.push_back(r.mask);
   }
-  progress.finish();
+  if (progress) progress->finish();
   e.summary = summarize_segmentation(e.cases, bo);
+  e.detection = eval::detection_by_size(e.lesions);
   return e;
 }
 
@@ -122,6 +126,7 @@ json evaluation_json(const SegEvaluation& e) {
   }
   return {{"task", "seg"},
           {"summary", e.summary},
+          {"detection_by_size", e.detection},
           {"cases", per_case},
           {"conventions", "Dice, IoU and sensitivity over cases with lesions; FP volume over all cases; "
                           "18-connected components; 95% bootstrap CI over cases"}};

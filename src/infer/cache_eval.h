@@ -18,6 +18,7 @@
 #include "data/cache.h"
 #include "data/loader.h"
 #include "eval/bootstrap.h"
+#include "eval/detection.h"
 #include "eval/seg_metrics.h"
 #include "infer/sliding_window.h"
 #include "model/unetr.h"
@@ -34,7 +35,9 @@ struct SegEvaluation {
   std::vector<std::string> ids;
   std::vector<eval::SegMetrics> cases;
   std::vector<at::Tensor> masks;  // (h, w, d) uint8 predictions, when kept
+  std::vector<eval::LesionDetection> lesions;  // every truth lesion of every case
   nlohmann::json summary;         // metric -> Interval::to_json()
+  nlohmann::json detection;       // eval::detection_by_size(lesions)
 };
 
 /// Summary of per-case segmentation metrics: every metric's mean with its bootstrap interval.
@@ -43,7 +46,7 @@ nlohmann::json summarize_segmentation(const std::vector<eval::SegMetrics>& cases
 SegEvaluation evaluate_segmentation(model::SegmentationNet& net, const data::Cache& cache,
                                     const std::vector<int64_t>& cases, const SlidingWindowConfig& sw,
                                     const torch::Device& device, bool bf16, const eval::BootstrapOptions& bo,
-                                    bool keep_masks = false);
+                                    bool keep_masks = false, bool show_progress = true);
 
 struct StageEvaluation {
   std::vector<std::string> ids;

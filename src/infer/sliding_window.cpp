@@ -54,11 +54,51 @@ int64_t count_windows(const std::array<int64_t, 3>& shape, const SlidingWindowCo
   return n;
 }
 
+std::array<std::array<int64_t, 2>, 3> body_box(const at::Tensor& ct, double level) {
+  if (ct.dim() != 3) throw Error("body box: the CT must be a 3-D volume");
+  const at::Tensor inside = ct.gt(level);
+  std::array<std::array<int64_t, 2>, 3> box{};
+  for (int a = 0; a < 3; ++a) {
+    std::vector<int64_t> others;
+    for (int b = 0; b < 3; ++b)
+      if (b != a) others.push_back(b);
+    const at::Tensor any = inside.any(others[1]).any(others[0]).to(at::kCPU);  // (L_a) bool
+    const at::Tensor idx = any.nonzero();
+    if (idx.numel() == 0) return {};
+    box[static_cast<size_t>(a)] = {idx.min().item<int64_t>(), idx.max().item<int64_t>() + 1};
+  }
+  return box;
+}
+
+int64_t count_windows(const at::Tensor& ct, const SlidingWindowConfig& cfg) {
+  if (!cfg.body_only) return count_windows({ct.size(0), ct.size(1), ct.size(2)}, cfg);
+  const auto b = body_box(ct, cfg.body_level);
+  if (b[0][1] <= b[0][0]) return 0;
+  return count_windows({b[0][1] - b[0][0], b[1][1] - b[1][0], b[2][1] - b[2][0]}, cfg);
+}
+
 SlidingWindowResult sliding_window(const at::Tensor& ct_in, const at::Tensor& pet_in, const WindowPredictor& predict,
                                    const SlidingWindowConfig& cfg, Progress* progress) {
   cfg.validate();
   if (ct_in.dim() != 3 || ct_in.sizes() != pet_in.sizes())
     throw Error("sliding window: CT and PET must be 3-D volumes of the same shape");
+  if (cfg.body_only) {  // windows over the body's box; the air around it is background
+    const auto b = body_box(ct_in, cfg.body_level);
+    SlidingWindowResult r;
+    r.mask = at::zeros(ct_in.sizes(), at::kByte);
+    if (cfg.keep_probability) r.probability = at::zeros(ct_in.sizes(), at::kFloat);
+    if (b[0][1] <= b[0][0]) return r;  // no body at all
+    auto box = [&](const at::Tensor& v) {
+      return v.slice(0, b[0][0], b[0][1]).slice(1, b[1][0], b[1][1]).slice(2, b[2][0], b[2][1]);
+    };
+    SlidingWindowConfig inner = cfg;
+    inner.body_only = false;
+    const SlidingWindowResult in = sliding_window(box(ct_in), box(pet_in), predict, inner, progress);
+    box(r.mask).copy_(in.mask);
+    if (cfg.keep_probability) box(r.probability).copy_(in.probability);
+    r.windows = in.windows;
+    return r;
+  }
   const std::array<int64_t, 3> shape{ct_in.size(0), ct_in.size(1), ct_in.size(2)};
   const auto& win = cfg.window;
   // Pad axes shorter than the window (at the end), crop the result back at the end.

@@ -9,6 +9,12 @@
 // weights. With flip TTA each window is also predicted mirrored left-right (W) and the two
 // averaged.
 //
+// With body_only, windows cover only the bounding box of the body (the voxels whose normalised
+// CT exceeds body_level, -500 HU with the default normalisation); everything outside it is air
+// around the patient, background by definition (nnU-Net likewise crops to the non-zero region
+// before it predicts). That halves the windows of a whole-body study and keeps predictions out
+// of the air.
+//
 // Memory stays bounded: windows are taken slab by slab along D (superior -> inferior), `batch`
 // windows per forward pass (a pass may span two slabs; a pass is never a single window); the
 // weighted sums live in two float buffers of H x W x (window_D + the slab steps one pass
@@ -37,6 +43,8 @@ struct SlidingWindowConfig {
   bool flip_tta = false;                        // also predict mirrored along W, average
   double threshold = 0.5;                       // foreground probability -> mask
   bool keep_probability = false;                // also return the full probability map
+  bool body_only = false;                       // windows only over the body's bounding box
+  double body_level = -0.5;                     // normalised CT above which a voxel is body
 
   void validate() const;  // throws fratmae::Error
 };
@@ -61,7 +69,13 @@ at::Tensor gaussian_importance(const std::array<int64_t, 3>& window, double sigm
 SlidingWindowResult sliding_window(const at::Tensor& ct, const at::Tensor& pet, const WindowPredictor& predict,
                                    const SlidingWindowConfig& cfg, Progress* progress = nullptr);
 
-/// Number of windows sliding_window() will evaluate for a volume of `shape` (without TTA).
+/// Number of windows sliding_window() will evaluate for a volume of `shape` (without TTA and
+/// without body_only).
 int64_t count_windows(const std::array<int64_t, 3>& shape, const SlidingWindowConfig& cfg);
+/// The same for this CT volume, honouring body_only.
+int64_t count_windows(const at::Tensor& ct, const SlidingWindowConfig& cfg);
+
+/// Index ranges [lo, hi) along H, W, D of the voxels where ct > level (all {0, 0} when none).
+std::array<std::array<int64_t, 2>, 3> body_box(const at::Tensor& ct, double level);
 
 }  // namespace fratmae::infer

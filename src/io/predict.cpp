@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -14,6 +16,7 @@
 #include "data/normalize.h"
 #include "data/preprocess.h"
 #include "eval/lesion_stats.h"
+#include "eval/reference_floors.h"
 #include "infer/cache_eval.h"
 #include "io/convert.h"
 #include "io/image_io.h"
@@ -27,11 +30,18 @@ using nlohmann::json;
 namespace fratmae::io {
 
 void PredictConfig::validate() const {
-  if (model.empty()) throw Error("predict: --model RUN (a fine-tuning run) is required");
-  if (ct.empty() || pet.empty()) throw Error("predict: both --ct and --pet are required (the model reads both)");
+  if (model.empty() == floor.empty())
+    throw Error("predict: give --model RUN (a fine-tuning run) or --floor METHOD (suv2.5, suv4.0, suvmax41)");
+  if (!floor.empty()) {
+    const auto& f = eval::reference_floors();
+    if (std::find(f.begin(), f.end(), floor) == f.end())
+      throw Error("predict: unknown --floor '" + floor + "' (suv2.5, suv4.0, suvmax41)");
+  }
+  if (pet.empty()) throw Error("predict: --pet is required");
+  if (ct.empty() && floor.empty()) throw Error("predict: both --ct and --pet are required (the model reads both)");
   if (out.empty()) throw Error("predict: --out FOLDER is required");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("predict: --device must be cpu or cuda[:N]");
-  if (!(overlap >= 0 && overlap < 1)) throw Error("predict: --overlap must lie in [0, 1)");
+  if (!(overlap < 1)) throw Error("predict: --overlap must lie in [0, 1)");
   if (batch < 1) throw Error("predict: --batch must be at least 1");
 }
 
@@ -50,25 +60,76 @@ std::array<double, 3> canonical_spacing(const Geometry& g) { return {g.spacing[2
 
 }  // namespace
 
+namespace {
+
+// SEG.nii.gz, lesions.json and mip.png of a canonical mask on the study's PET grid.
+void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const ConvertedStudy& study, const Volume& suv_c,
+                        const Volume* ct_c, const std::array<double, 3>& spacing, json& record) {
+  const Volume mask = from_canonical(mask_c, study.suv.geom);
+  const eval::LesionSummary lesions = eval::lesion_statistics(mask, study.suv);
+  write_image(mask, out.stage("SEG.nii.gz"));
+  json lj = lesions.to_json();
+  lj["units"] = {{"volume", "mL"}, {"suv", "g/mL (SUVbw)"}, {"centroid", "mm, LPS (ITK/DICOM patient coordinates)"}};
+  out.write_text("lesions.json", lj.dump(2) + "\n");
+  const at::Tensor pic = viz::render_mip(suv_c.data, ct_c ? ct_c->data : at::Tensor(), mask_c, {spacing[1], spacing[2]});
+  viz::write_png(out.stage("mip.png"), pic);
+  record["lesions"] = lesions.count();
+  record["mtv_ml"] = lesions.mtv_ml;
+  record["tlg"] = lesions.tlg;
+  spdlog::info("predict: {} lesion(s), MTV {:.1f} mL, TLG {:.1f}", lesions.count(), lesions.mtv_ml, lesions.tlg);
+}
+
+ConvertedStudy read_study(const PredictConfig& cfg) {
+  ConvertConfig cc;
+  std::error_code ec;
+  (fs::is_directory(cfg.pet, ec) ? cc.pet_dicom : cc.pet) = cfg.pet;
+  if (!cfg.ct.empty()) (fs::is_directory(cfg.ct, ec) ? cc.ct_dicom : cc.ct) = cfg.ct;
+  cc.out = cfg.out;
+  ConvertedStudy study = convert_study(cc);
+  if (!cfg.ct.empty() && !study.ct_res) throw FileError(cfg.ct, "no CT could be read");
+  study.ct.reset();  // only the CT resampled onto the PET grid is used
+  return study;
+}
+
+json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_point t0) {
+  StagedOutputs out(cfg.out, cfg.overwrite);
+  out.protect_input(cfg.pet);
+  if (!cfg.ct.empty()) out.protect_input(cfg.ct);
+  const ConvertedStudy study = read_study(cfg);
+  const Volume suv_c = to_canonical(study.suv);
+  std::optional<Volume> ct_c;
+  if (study.ct_res) ct_c = to_canonical(*study.ct_res);
+  const at::Tensor body = ct_c ? eval::body_mask(ct_c->data) : at::Tensor();
+  const at::Tensor mask = eval::floor_segmentation(cfg.floor, suv_c.data, body);
+  json record = {{"floor", cfg.floor},
+                 {"task", "seg"},
+                 {"pet", cfg.pet.string()},
+                 {"ct", cfg.ct.string()},
+                 {"body", ct_c ? "CT >= -500 HU, air around the patient removed" : "whole volume (no CT given)"},
+                 {"grid", {{"size", study.suv.geom.size}, {"spacing_mm", study.suv.geom.spacing}}}};
+  write_segmentation(out, mask, study, suv_c, ct_c ? &*ct_c : nullptr, canonical_spacing(suv_c.geom), record);
+  record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  record["peak_rss_mib"] = peak_rss_mib();
+  out.write_text("prediction.json", record.dump(2) + "\n");
+  out.commit();
+  return record;
+}
+
+}  // namespace
+
 json predict_study(const PredictConfig& cfg) {
   cfg.validate();
   const auto t0 = std::chrono::steady_clock::now();
+  if (!cfg.floor.empty()) return predict_floor(cfg, t0);
   train::DownstreamModel dm = train::load_finetuned(cfg.model, cfg.device);
   const json& rc = dm.run_config;
   const data::CacheSettings trained_on = data::CacheSettings::from_json(rc.at("cache").at("settings"));
   const data::NormalizeConfig& norm = trained_on.normalize;
 
-  ConvertConfig cc;
-  std::error_code ec;
-  (fs::is_directory(cfg.pet, ec) ? cc.pet_dicom : cc.pet) = cfg.pet;
-  (fs::is_directory(cfg.ct, ec) ? cc.ct_dicom : cc.ct) = cfg.ct;
-  cc.out = cfg.out;
   StagedOutputs out(cfg.out, cfg.overwrite);
   out.protect_input(cfg.pet);
   out.protect_input(cfg.ct);
-  ConvertedStudy study = convert_study(cc);
-  if (!study.ct_res) throw FileError(cfg.ct, "no CT could be read");
-  study.ct.reset();  // only the CT resampled onto the PET grid is used
+  const ConvertedStudy study = read_study(cfg);
   const Volume suv_c = to_canonical(study.suv), ct_c = to_canonical(*study.ct_res);
   const auto spacing = canonical_spacing(suv_c.geom);
   const at::Tensor pet_n = data::dequantize_int16(data::quantize_int16(data::normalize_pet(suv_c.data, norm)));
@@ -90,31 +151,29 @@ json predict_study(const PredictConfig& cfg) {
                      spacing[0], spacing[1], spacing[2], trained[0], trained[1], trained[2]);
         break;
       }
+    // The run's own evaluation settings unless told otherwise (its scores describe those).
+    const json& tr = rc.at("train");
     infer::SlidingWindowConfig sw;
-    sw.overlap = cfg.overlap;
+    sw.overlap = cfg.overlap >= 0 ? cfg.overlap : tr.value("overlap", 0.5);
     sw.batch = cfg.batch;
     sw.flip_tta = cfg.tta;
     sw.keep_probability = cfg.probability;
     sw.window = dm.seg->cfg.input;
-    const int64_t n = infer::count_windows({pet_n.size(0), pet_n.size(1), pet_n.size(2)}, sw);
+    sw.body_only = tr.value("body_only", false);
+    sw.body_level = data::normalize_ct(at::full({1}, -500.0), norm).item<double>();
+    const int64_t n = infer::count_windows(ct_n, sw);
     Progress progress("predict", n, "windows");
     const infer::SlidingWindowResult r = infer::segment_volume(dm.seg, ct_n, pet_n, sw, device, cfg.bf16, &progress);
     progress.finish();
-    const Volume mask = from_canonical(r.mask, study.suv.geom);
-    const eval::LesionSummary lesions = eval::lesion_statistics(mask, study.suv);
-    write_image(mask, out.stage("SEG.nii.gz"));
-    if (cfg.probability) write_image(from_canonical(r.probability, study.suv.geom), out.stage("probability.nii.gz"));
-    json lj = lesions.to_json();
-    lj["units"] = {{"volume", "mL"}, {"suv", "g/mL (SUVbw)"}, {"centroid", "mm, LPS (ITK/DICOM patient coordinates)"}};
-    out.write_text("lesions.json", lj.dump(2) + "\n");
-    const at::Tensor pic = viz::render_mip(suv_c.data, ct_c.data, r.mask, {spacing[1], spacing[2]});
-    viz::write_png(out.stage("mip.png"), pic);
+    if (cfg.probability)
+      write_image(from_canonical(r.probability, study.suv.geom), out.stage("probability.nii.gz"));
     record["windows"] = r.windows;
-    record["lesions"] = lesions.count();
-    record["mtv_ml"] = lesions.mtv_ml;
-    record["tlg"] = lesions.tlg;
-    spdlog::info("predict: {} lesion(s), MTV {:.1f} mL, TLG {:.1f} ({} windows)", lesions.count(), lesions.mtv_ml,
-                 lesions.tlg, r.windows);
+    record["sliding_window"] = {{"overlap", sw.overlap},
+                                {"overlap_of_the_run_evaluation", tr.value("overlap", 0.5)},
+                                {"tta", sw.flip_tta},
+                                {"body_only", sw.body_only},
+                                {"window", sw.window}};
+    write_segmentation(out, r.mask, study, suv_c, &ct_c, spacing, record);
   } else {
     // The central whole-body stack, made as the cache makes it (normalise, resize).
     const std::array<int64_t, 3> wb = trained_on.size;

@@ -1,4 +1,5 @@
-// `fratmae predict`: a fine-tuned model on one PET/CT study as users have it.
+// `fratmae predict`: a fine-tuned model on one PET/CT study as users have it, or (--floor) one
+// of the classic threshold segmentations that every model should beat (eval/reference_floors.h).
 //
 // The study is read like `fratmae convert` reads it (DICOM series, PET converted to SUV, or
 // NIfTI/NRRD/MHA; the CT resampled onto the PET grid), normalised as the model's training
@@ -10,6 +11,9 @@
 //                        probability.nii.gz (with --probability) foreground probability
 //   staging model:       stage.json     probabilities of early (I-II) and advanced (III-IV)
 //   both:                prediction.json  model, inputs, settings, time and peak memory
+// A floor writes what a segmentation model writes (its CT, when given, only finds the body).
+// The sliding windows overlap as in the run's own test evaluation unless --overlap says
+// otherwise, so that `predict` delivers what the run's scores describe.
 #pragma once
 
 #include <cstdint>
@@ -22,13 +26,14 @@ namespace fratmae::io {
 
 struct PredictConfig {
   std::filesystem::path model;  // fine-tuning run folder
+  std::string floor;            // instead of a model: suv2.5 | suv4.0 | suvmax41
   std::filesystem::path ct;     // CT: DICOM folder or image file
   std::filesystem::path pet;    // PET: DICOM folder (-> SUV) or SUV image file
   std::filesystem::path out;
   std::string device = "cpu";
   bool bf16 = true;
   bool tta = false;          // flip test-time augmentation
-  double overlap = 0.5;      // sliding windows
+  double overlap = -1;       // sliding windows; < 0: the overlap of the run's test evaluation
   int64_t batch = 4;         // windows per forward pass
   bool probability = false;  // also write the probability map
   bool overwrite = false;

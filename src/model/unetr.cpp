@@ -149,20 +149,28 @@ torch::Tensor SegmentationNetImpl::foreground_probability(const torch::Tensor& c
   return torch::softmax(logits, 1).select(1, logits.size(1) - 1);
 }
 
-StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t classes, double dropout) : cfg(c) {
+StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t classes, double dropout, std::string p)
+    : cfg(c), pool(std::move(p)) {
   cfg.validate();
+  if (pool != "mean" && pool != "max" && pool != "mean-max")
+    throw Error("staging network: pooling must be mean, max or mean-max, not '" + pool + "'");
   const auto g = cfg.grid();
   pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  const int64_t C2 = 2 * cfg.encoder.dim;
+  const int64_t C2 = (pool == "mean-max" ? 4 : 2) * cfg.encoder.dim;
   mlp = register_module("mlp", nn::Sequential(nn::LayerNorm(nn::LayerNormOptions({C2})), nn::Linear(C2, hidden),
                                               nn::GELU(), nn::Dropout(dropout), nn::Linear(hidden, classes)));
 }
 
 torch::Tensor StagingNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
   const auto p = pet_encoder->forward(pet).latent, c = ct_encoder->forward(ct).latent;  // (B, 1 + L, C)
-  auto pool = [](const torch::Tensor& t) { return t.narrow(1, 1, t.size(1) - 1).mean(1); };  // (B, C)
-  return mlp->forward(torch::cat({pool(p), pool(c)}, 1));
+  auto pooled = [&](const torch::Tensor& t) {  // (B, C) or (B, 2C) for mean-max
+    const auto tokens = t.narrow(1, 1, t.size(1) - 1);  // (B, L, C), without the CLS token
+    if (pool == "mean") return tokens.mean(1);
+    if (pool == "max") return std::get<0>(tokens.max(1));
+    return torch::cat({tokens.mean(1), std::get<0>(tokens.max(1))}, 1);
+  };
+  return mlp->forward(torch::cat({pooled(p), pooled(c)}, 1));
 }
 
 }  // namespace fratmae::model

@@ -71,15 +71,21 @@ struct SegmentationNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(SegmentationNet);
 
-/// Ann Arbor staging network (paper §2.4): both encoders on the central whole-body stack, the
-/// mean of each one's output tokens, concatenated [PET | CT] (B, 2C), and an MLP:
-/// LayerNorm, Linear 2C -> hidden, GELU, dropout, Linear hidden -> classes.
+/// Ann Arbor staging network (paper §2.4): both encoders on the central whole-body stack, each
+/// one's output tokens pooled, concatenated [PET | CT], and an MLP: LayerNorm, Linear -> hidden,
+/// GELU, dropout, Linear hidden -> classes. Pooling over the tokens (not the CLS token):
+///   mean      their mean (B, 2C): the paper's "features", UNETR/ViT practice
+///   max       their element-wise maximum (B, 2C): a lesion seen in a few tokens is not averaged
+///             away by the many tokens of healthy tissue
+///   mean-max  both (B, 4C)
 struct StagingNetImpl : torch::nn::Module {
-  StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1);
+  StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1,
+                 std::string pool = "mean");
   /// ct, pet: (B, 1, H, W, D) -> logits (B, classes).
   torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
 
   ModelConfig cfg;
+  std::string pool;
   ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};
   torch::nn::Sequential mlp{nullptr};
 };

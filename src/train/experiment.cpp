@@ -4,15 +4,19 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "data/cache.h"
 #include "data/cache_writer.h"
+#include "data/loader.h"
 #include "data/normalize.h"
 #include "data/phantom_source.h"
 #include "eval/bootstrap.h"
+#include "eval/reference_floors.h"
 #include "infer/cache_eval.h"
+#include "train/experiment_report.h"
 #include "train/finetuner.h"
 #include "train/pretrainer.h"
 #include "train/run_util.h"
@@ -26,42 +30,87 @@ using nlohmann::json;
 namespace fratmae::train {
 
 void ExperimentConfig::validate() const {
-  if (preset != "demo" && preset != "paper" && preset != "smoke")
-    throw Error("experiment: --preset must be 'demo', 'paper' or 'smoke'");
+  if (preset != "demo" && preset != "cpu" && preset != "paper" && preset != "smoke")
+    throw Error("experiment: --preset must be 'demo', 'cpu', 'paper' or 'smoke'");
   if (out.empty()) throw Error("experiment: --out DIR is required");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("experiment: --device must be cpu or cuda[:N]");
   if (workers < 0) throw Error("experiment: --workers must be >= 0");
+  if (seeds < 0 || seeds > 20) throw Error("experiment: --seeds must lie in 1..20 (0: the preset's)");
 }
 
 namespace {
 
+// One downstream task's schedule.
+struct TaskPlan {
+  int64_t steps = 0, epochs = 1, batch = 2;
+  double lr = 0;               // 0 = the engine's default (the paper's)
+  double test_fraction = 0.2;  // of the task's cohort
+  int64_t val_every = 0;       // validation scores for the learning curves (0: at the end)
+};
+
 struct Plan {
   std::string phantom;  // phantom preset
-  int64_t pre_cases, seg_cases, stage_cases;
-  std::array<int64_t, 3> wb;
-  std::string model;
-  int64_t pre_steps, pre_epochs, pre_batch;
-  int64_t seg_steps, seg_epochs, seg_batch;
-  int64_t stage_steps, stage_epochs, stage_batch;
+  int64_t pre_cases = 0, seg_cases = 0, stage_cases = 0;
+  std::array<int64_t, 3> wb{32, 32, 48};
+  std::string model = "tiny";
+  int64_t pre_steps = 0, pre_epochs = 1, pre_batch = 4;
+  double pre_lr = 0;
+  TaskPlan seg, stage, probe;
+  int64_t feature_size = 16;  // UNETR width
+  double lesion_prob = 0.5;   // seg crops around a lesion voxel
+  double overlap = 0.25;      // sliding-window evaluation (and `predict`'s default for the run)
+  double val_fraction = 0.1;  // validation split of each downstream cohort
+  int64_t seeds = 1;          // fine-tuning seeds per setting
   std::vector<double> more_fractions;  // beyond 20%, for baseline and FratMAE (Table 3)
-  double test_fraction;
-  double pre_lr, seg_lr, stage_lr;     // 0 = the engine's default (the paper's)
-  int64_t feature_size;                // UNETR width
-  double lesion_prob, overlap;         // seg crops; sliding-window evaluation
-  int64_t bootstrap = 1000;            // samples of the CIs
+  bool probe_runs = false;    // frozen-encoder staging probe (pre-trained vs random encoders)
+  int64_t bootstrap = 1000;   // samples of the CIs
 };
 
 Plan plan_for(const std::string& preset) {
-  if (preset == "smoke")  // every stage for a step or two: checks an installation in a minute
-    return {"small", 6, 8, 8, {32, 32, 48}, "tiny", 3, 1, 2, 2, 1, 2, 2, 1, 2, {}, 0.25,
-            1e-3, 2e-3, 1e-3, 4, 0.67, 0.0, 100};
-  if (preset == "demo")  // tiny model, small phantoms: about ten minutes on two CPU cores
-    return {"small", 24, 32, 60, {32, 32, 48}, "tiny", 400, 1, 8, 250, 1, 2, 150, 1, 4, {}, 0.25,
-            1e-3, 2e-3, 1e-3, 4, 0.67, 0.25};
-  // The paper's schedule (§2.4): 30 epochs of pre-training at batch 24, 200 epochs of
-  // segmentation at batch 16, 500 epochs of staging at batch 2.
-  return {"full", 400, 200, 120, {160, 160, 192}, "paper", 0, 30, 24, 0, 200, 16, 0, 500, 2, {0.4, 1.0}, 0.2,
-          0, 0, 0, 16, 0.5, 0.5};
+  Plan p;
+  if (preset == "smoke") {  // every stage for a step or two: checks an installation in a minute
+    p.phantom = "small";
+    p.pre_cases = 6, p.seg_cases = 12, p.stage_cases = 12;
+    p.pre_steps = 3, p.pre_batch = 2, p.pre_lr = 1e-3;
+    p.seg = {2, 1, 2, 2e-3, 0.25, 0};
+    p.stage = {2, 1, 2, 1e-3, 0.25, 0};
+    p.probe = p.stage;
+    p.feature_size = 4, p.lesion_prob = 0.67, p.overlap = 0.0;
+    p.val_fraction = 0.1, p.seeds = 2, p.probe_runs = true, p.bootstrap = 100;
+  } else if (preset == "demo") {  // tiny model, small phantoms: about a quarter of an hour on two CPU cores
+    p.phantom = "small";
+    p.pre_cases = 24, p.seg_cases = 32, p.stage_cases = 60;
+    p.pre_steps = 400, p.pre_batch = 8, p.pre_lr = 1e-3;
+    p.seg = {250, 1, 2, 2e-3, 0.25, 50};
+    p.stage = {150, 1, 4, 1e-3, 0.25, 50};
+    p.probe = p.stage;
+    p.feature_size = 4, p.lesion_prob = 0.67, p.overlap = 0.25;
+    p.val_fraction = 0.1, p.seeds = 1, p.probe_runs = false;
+  } else if (preset == "cpu") {  // the paper's comparison sized for two CPU cores (about 90 minutes)
+    p.phantom = "small";
+    p.pre_cases = 200, p.seg_cases = 120, p.stage_cases = 200;
+    p.pre_steps = 1500, p.pre_batch = 8, p.pre_lr = 1e-3;
+    p.seg = {600, 1, 4, 2e-3, 0.35, 150};
+    p.stage = {300, 1, 8, 1e-3, 0.3, 100};
+    p.probe = p.stage;
+    p.feature_size = 16, p.lesion_prob = 0.5, p.overlap = 0.25;
+    p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true;
+  } else {
+    // The paper's schedule (§2.4): 30 epochs of pre-training at batch 24, 200 epochs of
+    // segmentation at batch 16, 500 epochs of staging at batch 2.
+    p.phantom = "full";
+    p.pre_cases = 400, p.seg_cases = 200, p.stage_cases = 200;
+    p.wb = {160, 160, 192};
+    p.model = "paper";
+    p.pre_epochs = 30, p.pre_batch = 24;
+    p.seg = {0, 200, 16, 0, 0.25, 0};
+    p.stage = {0, 500, 2, 0, 0.3, 0};
+    p.probe = p.stage;
+    p.feature_size = 16, p.lesion_prob = 0.5, p.overlap = 0.5;
+    p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true;
+    p.more_fractions = {0.4, 1.0};
+  }
+  return p;
 }
 
 const std::vector<std::pair<std::string, std::string>>& table3_settings() {
@@ -98,15 +147,15 @@ void build_phantom_cache(const fs::path& dir, const std::string& phantom, const 
 
 std::string fraction_name(double f) { return std::to_string(static_cast<int>(std::lround(f * 100))) + "pct"; }
 
-// A fine-tuning run's folder name: init (or baseline), training fraction, stack.
-std::string run_name(const std::string& init, double fraction, const std::string& stack) {
-  return (init.empty() ? std::string("baseline") : init) + "_" + fraction_name(fraction) + (stack == "axial" ? "_axial" : "");
+// A fine-tuning setting's folder name: init (or baseline), training fraction, stack, frozen.
+std::string setting_name(const std::string& init, double fraction, const std::string& stack, bool frozen) {
+  return (frozen ? std::string("probe_") : std::string()) + (init.empty() ? std::string("baseline") : init) + "_" +
+         fraction_name(fraction) + (stack == "axial" ? "_axial" : "");
 }
 
 // What every run of an experiment shares.
 template <class Config>
 void set_common(Config& c, const ExperimentConfig& cfg) {
-  c.seed = cfg.seed;
   c.device = cfg.device;
   c.bf16 = cfg.bf16;
   c.workers = cfg.workers;
@@ -114,17 +163,58 @@ void set_common(Config& c, const ExperimentConfig& cfg) {
   c.checkpoint_every = 1000;
 }
 
-json summary_of(const fs::path& run) {
-  const json m = json::parse(read_file(run / "test" / "metrics.json"));
-  return m["summary"];
+// The reference floors on the segmentation test cases, written like a run's test results.
+void write_seg_floors(const fs::path& dir, const data::Cache& cache, const std::vector<std::string>& test_ids) {
+  const auto& norm = cache.settings().normalize;
+  std::map<std::string, infer::SegEvaluation> e;
+  for (const std::string& id : test_ids) {
+    const int64_t i = cache.find(id);
+    if (i < 0) throw FileError(cache.dir(), "has no test case " + id);
+    const auto& c = cache.at(i);
+    const at::Tensor suv = data::denormalize_pet(data::dequantize_int16(c.nat_pet), norm);
+    const at::Tensor body = eval::body_mask(data::denormalize_ct(data::dequantize_int16(c.nat_ct), norm));
+    const double voxel_ml = c.nat_spacing[0] * c.nat_spacing[1] * c.nat_spacing[2] / 1000.0;
+    for (const std::string& method : eval::reference_floors()) {
+      const at::Tensor mask = eval::floor_segmentation(method, suv, body);
+      auto& ev = e[method];
+      ev.ids.push_back(id);
+      ev.cases.push_back(eval::segmentation_metrics(mask, c.nat_seg, voxel_ml));
+      for (const auto& l : eval::lesion_detection(mask, c.nat_seg, voxel_ml)) ev.lesions.push_back(l);
+    }
+  }
+  eval::BootstrapOptions once;
+  once.samples = 1;
+  for (auto& [method, ev] : e) {
+    ev.summary = infer::summarize_segmentation(ev.cases, once);
+    ev.detection = eval::detection_by_size(ev.lesions);
+    infer::write_evaluation(dir / method, ev);
+  }
 }
 
-// Coronal MIPs of one test case: the truth beside the predictions of the given runs.
+// Staging's floor: always the majority class of the training split.
+void write_majority_floor(const fs::path& dir, const data::Cache& cache, const json& split) {
+  int64_t n[2] = {0, 0};
+  for (const auto& id : split.at("train")) {
+    const int64_t l = cache.at(cache.find(id.get<std::string>())).stage_label;
+    if (l == 0 || l == 1) ++n[l];
+  }
+  const int64_t majority = n[1] > n[0] ? 1 : 0;
+  infer::StageEvaluation e;
+  for (const auto& id : split.at("test")) {
+    e.ids.push_back(id.get<std::string>());
+    e.truth.push_back(cache.at(cache.find(id.get<std::string>())).stage_label);
+    e.pred.push_back(majority);
+    e.p_advanced.push_back(static_cast<double>(majority));
+  }
+  e.summary = json::object();
+  infer::write_evaluation(dir, e);
+}
+
+// Coronal MIPs of one test case: the truth beside a floor's mask and the predictions of the given runs.
 void write_examples(const fs::path& png, const data::Cache& cache, const std::vector<fs::path>& runs,
                     const std::string& device, double overlap) {
   // The test case with the largest lesion volume shows the most.
-  const fs::path first = runs.front();
-  const json cfg = json::parse(read_file(first / "config.json"));
+  const json cfg = json::parse(read_file(runs.front() / "config.json"));
   int64_t best = -1, best_vox = -1;
   for (const auto& id : cfg["split"]["test"]) {
     const int64_t i = cache.find(id.get<std::string>());
@@ -138,11 +228,14 @@ void write_examples(const fs::path& png, const data::Cache& cache, const std::ve
   const at::Tensor ct_n = data::dequantize_int16(c.nat_ct), pet_n = data::dequantize_int16(c.nat_pet);
   const at::Tensor suv = data::denormalize_pet(pet_n, norm), hu = data::denormalize_ct(ct_n, norm);
   const std::array<double, 2> sp{c.nat_spacing[1], c.nat_spacing[2]};
-  std::vector<at::Tensor> panels{viz::render_mip(suv, at::Tensor(), c.nat_seg, sp)};
+  std::vector<at::Tensor> panels{viz::render_mip(suv, at::Tensor(), c.nat_seg, sp),
+                                 viz::render_mip(suv, at::Tensor(), eval::floor_segmentation("suvmax41", suv, eval::body_mask(hu)), sp)};
   for (const auto& run : runs) {
     DownstreamModel dm = load_finetuned(run, device);
     infer::SlidingWindowConfig sw;
     sw.overlap = overlap;
+    sw.body_only = true;
+    sw.body_level = data::normalize_ct(at::full({1}, -500.0), norm).item<double>();
     const auto r = infer::segment_volume(dm.seg, ct_n, pet_n, sw, torch::Device(device), true);
     panels.push_back(viz::render_mip(suv, at::Tensor(), r.mask, sp));
   }
@@ -155,11 +248,27 @@ void write_examples(const fs::path& png, const data::Cache& cache, const std::ve
   viz::write_png(png, at::cat(row, 1));
 }
 
+// Validation curves of the first seed of each setting of a task.
+std::vector<viz::Series> validation_curves(const std::vector<std::pair<std::string, fs::path>>& runs, const char* key) {
+  std::vector<viz::Series> out;
+  for (const auto& [label, run] : runs) {
+    viz::Series s{label, {}, {}};
+    for (const json& m : read_metrics(run / "metrics.jsonl", INT64_MAX))
+      if (m.contains(key) && m[key].is_number()) {
+        s.x.push_back(m["step"].get<double>());
+        s.y.push_back(m[key].get<double>());
+      }
+    if (!s.x.empty()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
 }  // namespace
 
 json run_experiment(const ExperimentConfig& cfg) {
   cfg.validate();
-  const Plan plan = plan_for(cfg.preset);
+  Plan plan = plan_for(cfg.preset);
+  if (cfg.seeds > 0) plan.seeds = cfg.seeds;
   const fs::path out(cfg.out);
   fs::create_directories(out / "pictures");
   const auto t_start = std::chrono::steady_clock::now();
@@ -187,6 +296,7 @@ json run_experiment(const ExperimentConfig& cfg) {
     pc.epochs = plan.pre_epochs;
     pc.batch = plan.pre_batch;
     if (plan.pre_lr > 0) pc.lr = plan.pre_lr;
+    pc.seed = cfg.seed;
     set_common(pc, cfg);
     spdlog::info("experiment {}: [2/4] pre-training {}", cfg.preset, label);
     pretrain(pc, fs::exists(fs::path(pc.out) / "config.json"));
@@ -202,74 +312,150 @@ json run_experiment(const ExperimentConfig& cfg) {
                        pre_curves);
   seconds["pretrain"] = seconds_since(t);
 
-  // 3. Fine-tuning runs.
-  struct Run {
-    std::string task, init, stack;
+  // 3. Fine-tuning: every setting once per seed, all on the same split (the split seed is the
+  // experiment's; the fine-tuning seed is the experiment's plus the seed's number).
+  struct Setting {
+    std::string task, init, stack, label;
     double fraction;
-    fs::path dir;
+    bool frozen;
+    fs::path dir;  // the setting's folder; seed k's run in dir / "seed<k>"
   };
-  std::vector<Run> runs;
-  auto add = [&](const std::string& task, const std::string& init, double fraction, const std::string& stack) {
-    const std::string name = run_name(init, fraction, stack);
-    for (const Run& r : runs)
-      if (r.dir == out / "finetune" / task / name) return;
-    runs.push_back({task, init, stack, fraction, out / "finetune" / task / name});
+  std::vector<Setting> settings;
+  auto add = [&](const std::string& task, const std::string& init, double fraction, const std::string& stack,
+                 bool frozen, const std::string& label) {
+    const fs::path dir = out / "finetune" / task / setting_name(init, fraction, stack, frozen);
+    for (const Setting& s : settings)
+      if (s.dir == dir) return;
+    settings.push_back({task, init, stack, label, fraction, frozen, dir});
   };
   for (const char* task : {"seg", "stage"}) {
-    for (const auto& [method, label] : table3_settings()) add(task, method, 0.2, "coronal");
+    for (const auto& [method, label] : table3_settings()) add(task, method, 0.2, "coronal", false, label + " at 20%");
     for (double f : plan.more_fractions) {
-      add(task, "", f, "coronal");
-      add(task, "fratmae", f, "coronal");
+      add(task, "", f, "coronal", false, "(1) baseline at " + fraction_name(f));
+      add(task, "fratmae", f, "coronal", false, "(5) FratMAE at " + fraction_name(f));
     }
-    add(task, "", 1.0, "coronal");  // Table 2
-    add(task, "", 1.0, "axial");
+    add(task, "", 1.0, "coronal", false, "coronal stacks, 100% (full-label baseline)");  // Table 2
+    add(task, "", 1.0, "axial", false, "axial stacks, 100%");
   }
+  if (plan.probe_runs) {
+    add("stage", "", 1.0, "coronal", true, "random encoders (frozen)");
+    add("stage", "fratmae", 1.0, "coronal", true, "FratMAE encoders (frozen)");
+  }
+  auto run_dir = [](const Setting& s, int64_t k) { return s.dir / ("seed" + std::to_string(k)); };
   t = std::chrono::steady_clock::now();
-  int64_t k = 0;
-  for (const Run& r : runs) {
-    ++k;
-    if (fs::exists(r.dir / "test" / "metrics.json")) continue;
-    FinetuneConfig fc;
-    fc.task = r.task;
-    fc.cache = (out / "caches" / (r.task == "seg" ? "seg" : "stage")).string();
-    fc.out = r.dir.string();
-    fc.init = r.init.empty() ? "" : (out / "pretrain" / r.init).string();
-    fc.preset = plan.model;
-    fc.stack = r.stack;
-    fc.train_fraction = r.fraction;
-    fc.test_fraction = plan.test_fraction;
-    fc.split_seed = cfg.seed;
-    fc.steps = r.task == "seg" ? plan.seg_steps : plan.stage_steps;
-    fc.epochs = r.task == "seg" ? plan.seg_epochs : plan.stage_epochs;
-    fc.batch = r.task == "seg" ? plan.seg_batch : plan.stage_batch;
-    set_common(fc, cfg);
-    fc.lr = r.task == "seg" ? plan.seg_lr : plan.stage_lr;
-    fc.feature_size = plan.feature_size;
-    fc.lesion_prob = plan.lesion_prob;
-    fc.overlap = plan.overlap;
-    fc.bootstrap = plan.bootstrap;
-    spdlog::info("experiment {}: [3/4] fine-tuning {}/{}: {}", cfg.preset, k, runs.size(), r.dir.string());
-    finetune(fc, fs::exists(r.dir / "config.json"));
-    if (stop_request().load()) throw Error("experiment: stopped; run the same command again to continue");
-  }
+  const int64_t n_runs = static_cast<int64_t>(settings.size()) * plan.seeds;
+  int64_t done = 0;
+  for (int64_t k = 0; k < plan.seeds; ++k)
+    for (const Setting& s : settings) {
+      ++done;
+      const fs::path dir = run_dir(s, k);
+      if (fs::exists(dir / "test" / "metrics.json")) continue;
+      const TaskPlan& tp = s.frozen ? plan.probe : s.task == "seg" ? plan.seg : plan.stage;
+      FinetuneConfig fc;
+      fc.task = s.task;
+      fc.cache = (out / "caches" / (s.task == "seg" ? "seg" : "stage")).string();
+      fc.out = dir.string();
+      fc.init = s.init.empty() ? "" : (out / "pretrain" / s.init).string();
+      fc.preset = plan.model;
+      fc.stack = s.stack;
+      fc.train_fraction = s.fraction;
+      fc.test_fraction = tp.test_fraction;
+      fc.val_fraction = plan.val_fraction;
+      fc.val_every = tp.val_every;
+      fc.split_seed = cfg.seed;
+      fc.seed = cfg.seed + static_cast<uint64_t>(k);
+      fc.steps = tp.steps;
+      fc.epochs = tp.epochs;
+      fc.batch = tp.batch;
+      set_common(fc, cfg);
+      fc.lr = tp.lr;
+      fc.freeze_encoders = s.frozen;
+      fc.feature_size = plan.feature_size;
+      fc.lesion_prob = plan.lesion_prob;
+      fc.overlap = plan.overlap;
+      fc.bootstrap = plan.bootstrap;
+      spdlog::info("experiment {}: [3/4] fine-tuning {}/{}: {}", cfg.preset, done, n_runs, dir.string());
+      finetune(fc, fs::exists(dir / "config.json"));
+      if (stop_request().load()) throw Error("experiment: stopped; run the same command again to continue");
+    }
   seconds["finetune"] = seconds_since(t);
 
-  // 4. Report.
-  spdlog::info("experiment {}: [4/4] report", cfg.preset);
-  auto result = [&](const std::string& init, double f, const std::string& stack) {
-    json row;
-    for (const char* task : {"seg", "stage"}) {
-      const std::string name = run_name(init, f, stack);
-      const fs::path dir = out / "finetune" / task / name;
-      row[task] = summary_of(dir);
-      row[std::string(task) + "_run"] = fs::relative(dir, out).string();
-    }
-    return row;
+  // 4. Floors, statistics, report.
+  spdlog::info("experiment {}: [4/4] reference floors and report", cfg.preset);
+  t = std::chrono::steady_clock::now();
+  auto seg_cache = data::Cache::open(out / "caches" / "seg");
+  auto stage_cache = data::Cache::open(out / "caches" / "stage");
+  auto first_of = [&](const std::string& task) {
+    for (const Setting& s : settings)
+      if (s.task == task) return run_dir(s, 0);
+    throw Error("experiment: no " + task + " runs");
   };
+  const json seg_split = json::parse(read_file(first_of("seg") / "config.json"))["split"];
+  const json stage_split = json::parse(read_file(first_of("stage") / "config.json"))["split"];
+  std::vector<std::string> seg_test;
+  for (const auto& id : seg_split["test"]) seg_test.push_back(id.get<std::string>());
+  write_seg_floors(out / "floors" / "seg", *seg_cache, seg_test);
+  write_majority_floor(out / "floors" / "stage" / "majority", *stage_cache, stage_split);
+
+  std::vector<SettingSpec> specs;
+  auto key_of = [](const Setting& s) { return s.task + "/" + s.dir.filename().string(); };
+  for (const Setting& s : settings) {
+    SettingSpec sp{key_of(s), s.task, s.label, {}};
+    for (int64_t k = 0; k < plan.seeds; ++k) sp.results.push_back(run_dir(s, k) / "test" / "metrics.json");
+    specs.push_back(sp);
+  }
+  const std::map<std::string, std::string> floor_labels{
+      {"suv2.5", "SUV >= 2.5 in the body"}, {"suv4.0", "SUV >= 4.0 in the body"}, {"suvmax41", "41% of SUVmax per hot region"}};
+  json floor_keys = {{"seg", json::array()}, {"stage", json::array()}};
+  for (const std::string& m : eval::reference_floors()) {
+    specs.push_back({"seg/floor_" + m, "seg", floor_labels.at(m), {out / "floors" / "seg" / m / "metrics.json"}});
+    floor_keys["seg"].push_back("seg/floor_" + m);
+  }
+  specs.push_back({"stage/floor_majority", "stage", "majority class of the training split",
+                   {out / "floors" / "stage" / "majority" / "metrics.json"}});
+  floor_keys["stage"].push_back("stage/floor_majority");
+
+  auto key = [&](const std::string& task, const std::string& init, double f, const std::string& stack, bool frozen = false) {
+    return task + "/" + setting_name(init, f, stack, frozen);
+  };
+  std::vector<ComparisonSpec> comparisons;
+  for (const char* task : {"seg", "stage"}) {
+    const std::string T = std::string(task) == "seg" ? "segmentation" : "staging";
+    comparisons.push_back({T + ": coronal - axial stacks (Table 2, 100%)", key(task, "", 1.0, "coronal"), key(task, "", 1.0, "axial")});
+    comparisons.push_back({T + ": FratMAE - baseline (20%)", key(task, "fratmae", 0.2, "coronal"), key(task, "", 0.2, "coronal")});
+    comparisons.push_back({T + ": FratMAE - MAE (20%)", key(task, "fratmae", 0.2, "coronal"), key(task, "mae", 0.2, "coronal")});
+    for (const auto& [method, label] : table3_settings())
+      if (!method.empty() && method != "fratmae")
+        comparisons.push_back({T + ": " + label.substr(4) + " - baseline (20%)", key(task, method, 0.2, "coronal"),
+                               key(task, "", 0.2, "coronal")});
+    comparisons.push_back({T + ": full-label baseline - baseline at 20%", key(task, "", 1.0, "coronal"), key(task, "", 0.2, "coronal")});
+    comparisons.push_back({T + ": full-label baseline - FratMAE at 20%", key(task, "", 1.0, "coronal"), key(task, "fratmae", 0.2, "coronal")});
+  }
+  for (const std::string& m : eval::reference_floors())
+    comparisons.push_back({"segmentation: full-label baseline - floor " + floor_labels.at(m), key("seg", "", 1.0, "coronal"),
+                           "seg/floor_" + m});
+  comparisons.push_back({"staging: coronal stacks (100%) - majority class", key("stage", "", 1.0, "coronal"), "stage/floor_majority"});
+  comparisons.push_back({"staging: axial stacks (100%) - majority class", key("stage", "", 1.0, "axial"), "stage/floor_majority"});
+  json probe_keys = json::array();
+  if (plan.probe_runs) {
+    probe_keys = {key("stage", "", 1.0, "coronal", true), key("stage", "fratmae", 1.0, "coronal", true)};
+    comparisons.push_back({"staging probe: FratMAE - random frozen encoders", probe_keys[1], probe_keys[0]});
+  }
+  eval::BootstrapOptions bo;
+  bo.samples = plan.bootstrap;
+  bo.seed = cfg.seed;
+  const json agg = aggregate_results(specs, comparisons, bo, out);
+
   json table2 = json::array(), table3 = json::array();
+  auto row_metrics = [&](json& row, const std::string& seg_key, const std::string& stage_key) {
+    row["seg_key"] = seg_key;
+    row["stage_key"] = stage_key;
+    row["seg"] = agg["settings"][seg_key]["metrics"];
+    row["stage"] = agg["settings"][stage_key]["metrics"];
+  };
   for (const char* stack : {"axial", "coronal"}) {
-    json row = result("", 1.0, stack);
-    row["approach"] = std::string(stack) + " stacks";
+    json row = {{"approach", std::string(stack) + " stacks"}};
+    row_metrics(row, key("seg", "", 1.0, stack), key("stage", "", 1.0, stack));
     table2.push_back(row);
   }
   std::vector<double> fractions{0.2};
@@ -277,93 +463,77 @@ json run_experiment(const ExperimentConfig& cfg) {
   for (double f : fractions)
     for (const auto& [method, label] : table3_settings()) {
       if (f != 0.2 && !(method.empty() || method == "fratmae")) continue;
-      json row = result(method, f, "coronal");
-      row["train_set"] = fraction_name(f).substr(0, fraction_name(f).size() - 3) + "%";
-      row["setting"] = label;
+      json row = {{"train_set", std::to_string(static_cast<int>(std::lround(f * 100))) + "%"}, {"setting", label}};
+      row_metrics(row, key("seg", method, f, "coronal"), key("stage", method, f, "coronal"));
       table3.push_back(row);
     }
 
-  // Pictures: example segmentations of the baseline and FratMAE at 20%.
-  {
-    auto cache = data::Cache::open(out / "caches" / "seg");
-    write_examples(out / "pictures" / "segmentation_examples.png", *cache,
-                   {out / "finetune" / "seg" / "baseline_20pct", out / "finetune" / "seg" / "fratmae_20pct"}, cfg.device,
-                   plan.overlap);
+  // Pictures: validation curves; example segmentations.
+  for (const char* task : {"seg", "stage"}) {
+    std::vector<std::pair<std::string, fs::path>> runs;
+    for (const Setting& s : settings)
+      if (s.task == task && !s.frozen) runs.push_back({s.label, run_dir(s, 0)});
+    const bool seg = std::string(task) == "seg";
+    viz::write_line_plot(out / "pictures" / (seg ? "finetune_curves_seg.svg" : "finetune_curves_stage.svg"),
+                         seg ? "validation Dice during fine-tuning (seed 0)" : "validation accuracy during fine-tuning (seed 0)",
+                         "step", validation_curves(runs, seg ? "val_dice" : "val_accuracy"));
   }
+  const fs::path seg_runs = out / "finetune" / "seg";
+  write_examples(out / "pictures" / "segmentation_examples.png", *seg_cache,
+                 {seg_runs / "baseline_100pct" / "seed0", seg_runs / "baseline_20pct" / "seed0",
+                  seg_runs / "fratmae_20pct" / "seed0"},
+                 cfg.device, plan.overlap);
+  seconds["report"] = seconds_since(t);
   seconds["total"] = seconds_since(t_start);
-  const json report = {
+
+  int64_t seg_lesion_cases = 0;
+  for (const auto& id : seg_split["test"]) {
+    const auto& c = seg_cache->at(seg_cache->find(id.get<std::string>()));
+    if (c.nat_seg.defined() && c.nat_seg.any().item<bool>()) ++seg_lesion_cases;
+  }
+  auto task_json = [](const TaskPlan& p) {
+    return json{{"steps", p.steps}, {"epochs", p.epochs}, {"batch", p.batch}, {"lr", p.lr},
+                {"test_fraction", p.test_fraction}, {"val_every", p.val_every}};
+  };
+  json report = {
       {"preset", cfg.preset},
       {"model", plan.model},
+      {"seeds", plan.seeds},
       {"data",
        {{"phantom", plan.phantom},
         {"pretraining_cases", plan.pre_cases},
         {"segmentation_cases", plan.seg_cases},
+        {"segmentation_test_cases", seg_split["test"].size()},
+        {"segmentation_test_lesion_cases", seg_lesion_cases},
         {"staging_cases", plan.stage_cases},
-        {"test_fraction", plan.test_fraction},
+        {"staging_test_cases", stage_split["test"].size()},
+        {"validation_fraction", plan.val_fraction},
         {"whole_body_size", plan.wb}}},
       {"schedule",
-       {{"pretrain", {{"steps", plan.pre_steps}, {"epochs", plan.pre_epochs}, {"batch", plan.pre_batch}}},
-        {"seg", {{"steps", plan.seg_steps}, {"epochs", plan.seg_epochs}, {"batch", plan.seg_batch}}},
-        {"stage", {{"steps", plan.stage_steps}, {"epochs", plan.stage_epochs}, {"batch", plan.stage_batch}}},
-        {"learning_rates", {{"pretrain", plan.pre_lr}, {"seg", plan.seg_lr}, {"stage", plan.stage_lr}}},
+       {{"pretrain", {{"steps", plan.pre_steps}, {"epochs", plan.pre_epochs}, {"batch", plan.pre_batch}, {"lr", plan.pre_lr}}},
+        {"seg", task_json(plan.seg)},
+        {"stage", task_json(plan.stage)},
+        {"probe", task_json(plan.probe)},
         {"unetr_feature_size", plan.feature_size},
+        {"lesion_prob", plan.lesion_prob},
         {"sliding_window_overlap", plan.overlap}}},
       {"bootstrap", {{"samples", plan.bootstrap}, {"level", 0.95}, {"seed", cfg.seed}}},
+      {"settings", agg["settings"]},
+      {"comparisons", agg["comparisons"]},
       {"table2", table2},
       {"table3", table3},
+      {"floors", floor_keys},
+      {"probe", probe_keys},
       {"seconds", seconds},
-      {"pictures", {"pictures/pretrain_loss.svg", "pictures/segmentation_examples.png"}}};
+      {"examples", "truth, 41% of SUVmax floor, full-label baseline, baseline (20%), FratMAE (20%)"},
+      {"pictures",
+       {"pictures/pretrain_loss.svg", "pictures/finetune_curves_seg.svg", "pictures/finetune_curves_stage.svg",
+        "pictures/segmentation_examples.png"}}};
   write_file_atomic(out / "report.json", report.dump(2) + "\n");
   write_file_atomic(out / "report.md", experiment_markdown(report));
   spdlog::info("experiment {}: done in {:.0f} s; report in {}", cfg.preset, seconds["total"].get<double>(),
                (out / "report.md").string());
   return report;
-}
-
-namespace {
-std::string cell(const json& summary, const char* key) {
-  return summary.contains(key) ? eval::Interval::from_json(summary[key]).to_string(3) : "n/a";
-}
-}  // namespace
-
-std::string experiment_markdown(const json& r) {
-  std::string md = "# FratMAE experiment (`" + r["preset"].get<std::string>() + "` preset)\n\n";
-  md += "Phantom cohorts (" + r["data"]["phantom"].get<std::string>() + "): " +
-        std::to_string(r["data"]["pretraining_cases"].get<int64_t>()) + " pre-training, " +
-        std::to_string(r["data"]["segmentation_cases"].get<int64_t>()) + " segmentation, " +
-        std::to_string(r["data"]["staging_cases"].get<int64_t>()) + " staging (Hodgkin) cases; " +
-        std::to_string(static_cast<int>(std::lround(r["data"]["test_fraction"].get<double>() * 100))) +
-        "% of each downstream cohort held out for testing. Model: `" + r["model"].get<std::string>() +
-        "`. Dice and IoU: lesion segmentation on the test cases with lesions; sens. (macro sensitivity) and acc. "
-        "(accuracy): Ann Arbor staging, early (I-II) vs advanced (III-IV). Mean (95% CI from " +
-        std::to_string(r["bootstrap"]["samples"].get<int64_t>()) +
-        " bootstrap samples over test cases). Synthetic data and a small model: the numbers show the protocol working, "
-        "not the paper's results.\n\n";
-  md += "## Table 2: input stacks (no pre-training, whole training split)\n\n";
-  md += "| approach | Dice (95% CI) | IoU (95% CI) | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|---|---|\n";
-  for (const json& row : r["table2"])
-    md += "| " + row["approach"].get<std::string>() + " | " + cell(row["seg"], "dice") + " | " + cell(row["seg"], "iou") +
-          " | " + cell(row["stage"], "macro_sensitivity") + " | " + cell(row["stage"], "accuracy") + " |\n";
-  md += "\n## Table 3: pre-training settings\n\n";
-  md += "| train set | setting | Dice (95% CI) | IoU (95% CI) | sens. (95% CI) | acc. (95% CI) |\n"
-        "|---|---|---|---|---|---|\n";
-  for (const json& row : r["table3"])
-    md += "| " + row["train_set"].get<std::string>() + " | " + row["setting"].get<std::string>() + " | " +
-          cell(row["seg"], "dice") + " | " + cell(row["seg"], "iou") + " | " + cell(row["stage"], "macro_sensitivity") +
-          " | " + cell(row["stage"], "accuracy") + " |\n";
-  md += "\n## Pictures\n\n";
-  md += "- `pictures/pretrain_loss.svg`: pre-training loss of each variant (each run's own curves: "
-        "`pretrain/<method>/loss.svg`; fine-tuning: `finetune/<task>/<run>/loss.svg`).\n";
-  md += "- `pictures/segmentation_examples.png`: coronal PET MIPs of the test case with the most lesion volume, "
-        "outlines in red, left to right: truth, baseline (20%), FratMAE (20%).\n";
-  md += "\n## Time\n\n";
-  for (const auto& [k, v] : r["seconds"].items()) {
-    char line[80];
-    std::snprintf(line, sizeof(line), "- %s: %.0f s\n", k.c_str(), v.get<double>());
-    md += line;
-  }
-  md += "\nPer-case results: `finetune/<task>/<run>/test/cases.csv`; everything above: `report.json`.\n";
-  return md;
 }
 
 }  // namespace fratmae::train

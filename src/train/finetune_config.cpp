@@ -14,12 +14,16 @@ void FinetuneConfig::validate() const {
   if (stride < 1) throw Error("finetune: --stride must be at least 1");
   if (!(train_fraction > 0 && train_fraction <= 1)) throw Error("finetune: --train-fraction must lie in (0, 1]");
   if (!(test_fraction >= 0 && test_fraction < 1)) throw Error("finetune: --test-fraction must lie in [0, 1)");
+  if (!(val_fraction >= 0 && val_fraction + test_fraction < 1))
+    throw Error("finetune: --val-fraction must be >= 0 and leave training cases (val + test < 1)");
+  if (val_every < 0) throw Error("finetune: --val-every must be >= 0");
   if (steps < 0 || epochs < 1) throw Error("finetune: --epochs must be >= 1 and --steps >= 0");
   if (batch < 1) throw Error("finetune: --batch must be at least 1");
   if (lr < 0 || min_lr < 0 || (lr > 0 && min_lr > lr)) throw Error("finetune: need 0 <= --min-lr <= --lr");
   if (warmup_fraction < 0 || warmup_fraction >= 1) throw Error("finetune: --warmup must be in [0, 1)");
   if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
   if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
+  if (pool != "mean" && pool != "max" && pool != "mean-max") throw Error("finetune: --pool must be mean, max or mean-max");
   if (!(lesion_prob >= 0 && lesion_prob <= 1)) throw Error("finetune: --lesion-prob must lie in [0, 1]");
   if (log_every < 1 || checkpoint_every < 1) throw Error("finetune: --log-every and --checkpoint-every must be >= 1");
   if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("finetune: --device must be cpu or cuda[:N]");
@@ -31,12 +35,13 @@ void FinetuneConfig::validate() const {
 nlohmann::json FinetuneConfig::to_json() const {
   return {{"task", task}, {"cache", cache}, {"out", out}, {"init", init}, {"preset", preset}, {"stack", stack},
           {"stride", stride}, {"train_fraction", train_fraction}, {"test_fraction", test_fraction},
+          {"val_fraction", val_fraction}, {"val_every", val_every},
           {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},
           {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
           {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size},
-          {"hidden", hidden}, {"lesion_prob", lesion_prob}, {"seed", seed}, {"log_every", log_every},
+          {"hidden", hidden}, {"pool", pool}, {"lesion_prob", lesion_prob}, {"seed", seed}, {"log_every", log_every},
           {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
-          {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"window_batch", window_batch},
+          {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},
           {"tta", tta}, {"bootstrap", bootstrap}};
 }
 

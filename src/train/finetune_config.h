@@ -18,6 +18,8 @@ struct FinetuneConfig {
   int64_t stride = 2;             // k of the staging stack (as in pre-training)
   double train_fraction = 1.0;    // of the training split (paper: 0.2, 0.4, 1.0), nested
   double test_fraction = 0.2;     // held-out test split (by case, seeded)
+  double val_fraction = 0.1;      // validation split (by case, never trained on): learning curves
+  int64_t val_every = 0;          // steps between validation scores in metrics.jsonl (0: at the end only)
   uint64_t split_seed = 0;
   int64_t epochs = 200;           // used when steps == 0 (paper: 200 seg, 500 staging)
   int64_t steps = 0;
@@ -30,6 +32,7 @@ struct FinetuneConfig {
   bool freeze_encoders = false;   // train only the task head
   int64_t feature_size = 16;      // UNETR decoder width at full resolution
   int64_t hidden = 256;           // staging MLP width
+  std::string pool = "mean";      // staging: tokens pooled by mean | max | mean-max (model/unetr.h)
   double lesion_prob = 0.5;       // seg crops centred on a lesion voxel
   uint64_t seed = 0;
   int64_t log_every = 10;
@@ -40,6 +43,7 @@ struct FinetuneConfig {
   bool augment = true;
   bool evaluate = true;           // evaluate on the test split at the end (RUN/test/)
   double overlap = 0.5;           // sliding-window evaluation
+  bool body_only = true;          // sliding windows only over the body (the air around it is background)
   int64_t window_batch = 4;
   bool tta = false;
   int64_t bootstrap = 1000;       // bootstrap samples of the test CIs

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <optional>
 
@@ -15,6 +16,7 @@
 #include "data/cache.h"
 #include "data/crops.h"
 #include "data/loader.h"
+#include "data/normalize.h"
 #include "data/splits.h"
 #include "infer/cache_eval.h"
 #include "train/adamw.h"
@@ -31,11 +33,11 @@ using nlohmann::json;
 namespace fratmae::train {
 
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
-                                int64_t hidden) {
+                                int64_t hidden, const std::string& pool) {
   DownstreamModel d;
   d.task = task;
   if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size);
-  else if (task == "stage") d.stage = model::StagingNet(mc, hidden);
+  else if (task == "stage") d.stage = model::StagingNet(mc, hidden, 2, 0.1, pool);
   else throw Error("unknown task '" + task + "' (seg, stage)");
   return d;
 }
@@ -79,7 +81,7 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   if (!ck) throw FileError(run, "has no checkpoint yet");
   const model::ModelConfig mc = model::ModelConfig::from_json(cfg["model"]);
   DownstreamModel d = make_downstream(cfg["task"], mc, cfg["head"].value("feature_size", int64_t{16}),
-                                      cfg["head"].value("hidden", int64_t{256}));
+                                      cfg["head"].value("hidden", int64_t{256}), cfg["head"].value("pool", std::string("mean")));
   d.run_config = cfg;
   SafetensorsFile w;
   w.tensors = load_checkpoint_weights(*ck);
@@ -138,15 +140,18 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
                 "); re-run `fratmae preprocess` with --size multiples of " + std::to_string(mc.patch));
   }
   const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2}}
-                        : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"classes", 2}};
+                        : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"pool", cfg.pool}, {"classes", 2}};
 
   // Split by case; keep the cases the task can use.
   const std::vector<std::string> all_ids = cache->ids();
-  const data::Split split = data::split_cases(all_ids, 0.0, cfg.test_fraction, cfg.split_seed);
+  // Test cases come first in the split's order, so adding a validation split leaves them as they were.
+  const data::Split split = data::split_cases(all_ids, cfg.val_fraction, cfg.test_fraction, cfg.split_seed);
   std::vector<int64_t> train = data::training_subset(all_ids, split.train, cfg.train_fraction, cfg.split_seed);
-  std::vector<int64_t> test = split.test;
-  train = seg ? data::cases_with_mask(*cache, train) : data::cases_with_stage(*cache, train);
-  test = seg ? data::cases_with_mask(*cache, test) : data::cases_with_stage(*cache, test);
+  auto usable = [&](const std::vector<int64_t>& v) {
+    return seg ? data::cases_with_mask(*cache, v) : data::cases_with_stage(*cache, v);
+  };
+  train = usable(train);
+  const std::vector<int64_t> test = usable(split.test), val = usable(split.val);
   if (static_cast<int64_t>(train.size()) < cfg.batch)
     throw FileError(cache->dir(), "has " + std::to_string(train.size()) + " training case(s) with " +
                                       (seg ? "lesion masks" : "a known stage") + " at --train-fraction " +
@@ -171,12 +176,12 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
       {"cache",
        {{"path", cfg.cache}, {"cases", cache->size()}, {"settings", settings}, {"native_spacing", median_spacing(*cache, train)}}},
       {"init", pre ? json{{"source", pre->source}, {"method", pre->config.method}} : json(nullptr)},
-      {"split", {{"train", ids_of(*cache, train)}, {"test", ids_of(*cache, test)}}}};
+      {"split", {{"train", ids_of(*cache, train)}, {"val", ids_of(*cache, val)}, {"test", ids_of(*cache, test)}}}};
   if (resume) {
     const json old = json::parse(read_file(run / "config.json"));
     json a = old["train"], b = resolved["train"];
-    for (const char* k : {"steps", "epochs", "checkpoint_every", "log_every", "workers", "out", "cache", "device",
-                          "evaluate", "overlap", "window_batch", "tta", "bootstrap"}) {
+    for (const char* k : {"steps", "epochs", "checkpoint_every", "log_every", "val_every", "workers", "out", "cache",
+                          "device", "evaluate", "overlap", "body_only", "window_batch", "tta", "bootstrap"}) {
       a.erase(k);
       b.erase(k);
     }
@@ -188,7 +193,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
 
   const torch::Device device(cfg.device);
   torch::manual_seed(cfg.seed);
-  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden);
+  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool);
   torch::nn::Module& net = dm.module();
   if (pre) load_pretrained_encoders(net, *pre);
   if (cfg.freeze_encoders)
@@ -219,9 +224,48 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     write_file_atomic(run / "metrics.jsonl", kept);
   }
   std::ofstream metrics_file(run / "metrics.jsonl", std::ios::app);
-  spdlog::info("finetune {}: {} from {}, input {}x{}x{}, {} training / {} test cases, {} steps of {}, lr {}, on {}",
+  spdlog::info("finetune {}: {} from {}, input {}x{}x{}, {} training / {} validation / {} test cases, {} steps of {}, "
+               "lr {}, on {}",
                cfg.task, cfg.stack, pre ? pre->source : std::string("scratch (" + mc.preset + ")"), mc.input[0],
-               mc.input[1], mc.input[2], train.size(), test.size(), total, cfg.batch, cfg.task_lr(), cfg.device);
+               mc.input[1], mc.input[2], train.size(), val.size(), test.size(), total, cfg.batch, cfg.task_lr(),
+               cfg.device);
+
+  // Held-out scores on the validation split (learning curves; what settings are chosen on).
+  infer::SlidingWindowConfig sw;
+  sw.overlap = cfg.overlap;
+  sw.batch = cfg.window_batch;
+  sw.flip_tta = cfg.tta;
+  sw.body_only = cfg.body_only;
+  sw.body_level = data::normalize_ct(at::full({1}, -500.0), cache->settings().normalize).item<double>();
+  data::LoaderConfig eval_lc = data::LoaderConfig::staging(false, cfg.batch, cfg.seed);
+  eval_lc.crop = lc.crop;
+  eval_lc.crop.central = true;
+  eval::BootstrapOptions bo;
+  bo.samples = cfg.bootstrap;
+  bo.seed = cfg.seed;
+  auto validation_scores = [&]() {
+    eval::BootstrapOptions once;
+    once.samples = 1;  // the intervals are not used here
+    json v = json::object();
+    net.eval();
+    if (seg) {
+      const infer::SegEvaluation e = infer::evaluate_segmentation(dm.seg, *cache, val, sw, device, cfg.bf16, once,
+                                                                  false, /*show_progress=*/false);
+      for (const char* k : {"dice", "fp_volume_ml", "pred_lesions"}) {
+        std::vector<double> x;
+        for (const auto& m : e.cases) x.push_back(m.get(k));
+        v[std::string("val_") + k] = eval::nan_mean(x);
+      }
+    } else {
+      const infer::StageEvaluation e = infer::evaluate_staging(dm.stage, cache, val, eval_lc, device, cfg.bf16, once);
+      v["val_accuracy"] = e.summary["accuracy"]["value"];
+      v["val_macro_sensitivity"] = e.summary["macro_sensitivity"]["value"];
+    }
+    net.train();
+    for (auto& [k, x] : v.items())
+      if (x.is_number_float() && std::isnan(x.get<double>())) x = nullptr;
+    return v;
+  };
 
   const bool autocast = device.is_cuda() && cfg.bf16;
   SequentialBatches feed(loader);
@@ -231,7 +275,12 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     st.model = identity;
     save_checkpoint(run, net, opt, st);
     write_metrics_plot(run / "loss.svg", "fratmae finetune: " + cfg.task + " (" + cfg.stack + ")", metrics,
-                       {{"loss", "loss (total)"}, {"dice", "Dice loss"}, {"ce", "cross-entropy"}});
+                       {{"loss", "loss (total)"},
+                        {"dice", "Dice loss"},
+                        {"ce", "cross-entropy"},
+                        {"train_accuracy", "training accuracy"},
+                        {"val_dice", "validation Dice"},
+                        {"val_accuracy", "validation accuracy"}});
   };
 
   Progress progress("finetune " + cfg.task, total - result.start_step, "steps");
@@ -269,7 +318,8 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     n_samples += batch.size();
     progress.advance(1, shown);
     const bool last = step + 1 == total, stopping = stop_request().load() != 0;
-    if ((step + 1) % cfg.log_every == 0 || last || stopping) {
+    const bool val_now = !val.empty() && !stopping && (last || (cfg.val_every > 0 && (step + 1) % cfg.val_every == 0));
+    if ((step + 1) % cfg.log_every == 0 || last || stopping || val_now) {
       const auto now = std::chrono::steady_clock::now();
       const double secs = std::chrono::duration<double>(now - interval_start).count();
       auto sums = meter.take();
@@ -283,6 +333,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
                 {"elapsed_s", std::chrono::duration<double>(now - t0).count()}};
       if (seg) m["dice"] = sums["a"] / n, m["ce"] = sums["b"] / n;
       else m["train_accuracy"] = sums["a"] / n;
+      if (val_now) m.update(validation_scores());
       metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
       if (result.first_loss == 0) result.first_loss = m["loss"];
@@ -305,24 +356,14 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
   if (result.interrupted || !cfg.evaluate || test.empty()) return result;
 
   // The held-out test split.
-  eval::BootstrapOptions bo;
-  bo.samples = cfg.bootstrap;
-  bo.seed = cfg.seed;
   net.eval();
   if (seg) {
-    infer::SlidingWindowConfig sw;
-    sw.overlap = cfg.overlap;
-    sw.batch = cfg.window_batch;
-    sw.flip_tta = cfg.tta;
     const infer::SegEvaluation e = infer::evaluate_segmentation(dm.seg, *cache, test, sw, device, cfg.bf16, bo);
     infer::write_evaluation(run / "test", e);
     result.test = e.summary;
     spdlog::info("test split, {} cases: Dice {} IoU {}", e.ids.size(), e.summary["dice"].dump(), e.summary["iou"].dump());
   } else {
-    data::LoaderConfig ec_cfg = data::LoaderConfig::staging(false, cfg.batch, cfg.seed);
-    ec_cfg.crop = lc.crop;
-    ec_cfg.crop.central = true;
-    const infer::StageEvaluation e = infer::evaluate_staging(dm.stage, cache, test, ec_cfg, device, cfg.bf16, bo);
+    const infer::StageEvaluation e = infer::evaluate_staging(dm.stage, cache, test, eval_lc, device, cfg.bf16, bo);
     infer::write_evaluation(run / "test", e);
     result.test = e.summary;
   }

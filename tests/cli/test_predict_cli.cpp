@@ -71,6 +71,10 @@ TEST(PredictCli, MaskLiesOnThePetGridOfARealStudy) {
   const json rec = json::parse(read_file(tmp / "pred" / "prediction.json"));
   EXPECT_GT(rec["peak_rss_mib"].get<double>(), 0);
   EXPECT_EQ(rec["task"], "seg");
+  // The windows overlap as in the run's own test evaluation (the run's scores describe that).
+  const json run_cfg = json::parse(read_file(runs.seg / "config.json"));
+  EXPECT_EQ(rec["sliding_window"]["overlap"], run_cfg["train"]["overlap"]);
+  EXPECT_EQ(rec["sliding_window"]["body_only"], run_cfg["train"]["body_only"]);
   // Outputs exist: a second run needs --overwrite.
   r = run_fratmae("predict --model " + quote(runs.seg) + " --ct " + quote(sts002_ct()) + " --pet " +
                   quote(sts002_pet()) + " --out " + quote(tmp / "pred"));
@@ -88,6 +92,37 @@ TEST(PredictCli, StagingModelGivesProbabilities) {
   const double a = s["probabilities"]["early (I-II)"], b = s["probabilities"]["advanced (III-IV)"];
   EXPECT_NEAR(a + b, 1.0, 1e-9);
   EXPECT_FALSE(fs::exists(tmp / "p" / "SEG.nii.gz"));
+}
+
+TEST(PredictCli, ReferenceFloorSegmentsWithoutAModel) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  const fs::path c = runs.cohort / "HODGKIN_0001";
+  auto r = run_fratmae("predict --floor suv2.5 --ct " + quote(c / "CTres.nii.gz") + " --pet " + quote(c / "SUV.nii.gz") +
+                       " --out " + quote(tmp / "f"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Volume suv = io::read_image(c / "SUV.nii.gz");
+  const Volume mask = io::read_labels(tmp / "f" / "SEG.nii.gz");
+  EXPECT_TRUE(mask.geom == suv.geom);
+  // SUV >= 2.5 and not in the air around the body.
+  const auto hot = suv.data.ge(2.5);
+  EXPECT_TRUE(mask.data.ne(0).le(hot).all().item<bool>());
+  EXPECT_GT(mask.data.ne(0).sum().item<int64_t>(), 0);
+  const json rec = json::parse(read_file(tmp / "f" / "prediction.json"));
+  EXPECT_EQ(rec["floor"], "suv2.5");
+  EXPECT_TRUE(fs::exists(tmp / "f" / "lesions.json"));
+  // Without a CT the whole volume counts as body; 41% of SUVmax keeps no more than SUV >= 2.5.
+  r = run_fratmae("predict --floor suvmax41 --pet " + quote(c / "SUV.nii.gz") + " --out " + quote(tmp / "g"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Volume m41 = io::read_labels(tmp / "g" / "SEG.nii.gz");
+  EXPECT_TRUE(m41.data.ne(0).le(hot).all().item<bool>());
+  // A floor and a model at once, or an unknown floor: refused, nothing written.
+  r = run_fratmae("predict --floor suv4.0 --model " + quote(runs.seg) + " --pet " + quote(c / "SUV.nii.gz") + " --out " +
+                  quote(tmp / "h"));
+  EXPECT_NE(r.exit_code, 0);
+  r = run_fratmae("predict --floor suv3 --pet " + quote(c / "SUV.nii.gz") + " --out " + quote(tmp / "h"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(fs::exists(tmp / "h"));
 }
 
 TEST(PredictCli, BadInputsAreRefusedWithoutOutput) {

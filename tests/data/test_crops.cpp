@@ -111,6 +111,21 @@ TEST(Crops, NativeCropPadsShortAxesAndFindsLesions) {
     EXPECT_TRUE(out.slice(1, 13, 16).eq(-1.0f).all().item<bool>());
     for (int64_t j = 3; j < 13; ++j) EXPECT_TRUE(out.select(1, j).eq(static_cast<float>(j - 3)).all().item<bool>());
   }
+  // The lesion voxel lands at varying places of the crop, not always at its centre (a fixed
+  // place would teach the model where lesions sit in a window).
+  {
+    c.native_size = {8, 4, 12};
+    std::set<int64_t> offsets;
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+      data::Rng rng(seed);
+      const data::CropWindow w = data::choose_window(c, shape, lesion, rng);
+      EXPECT_LE(w.start[0], 15);
+      EXPECT_GT(w.start[0] + 8, 15);
+      offsets.insert(15 - w.start[0]);
+    }
+    EXPECT_EQ(offsets.size(), 5u);  // start 8..12 (the crop must stay inside H = 20): offsets 3..7
+    c.native_size = {8, 16, 12};
+  }
   // Without lesions, or with lesion_prob 0, placement is uniform inside the volume.
   c.lesion_prob = 0.0;
   std::set<int64_t> starts;

@@ -92,3 +92,33 @@ TEST(SlidingWindow, MaskOnlyModeKeepsNoProbabilityMap) {
   cfg.overlap = 1.0;
   EXPECT_THROW(sliding_window(x, x, [](const at::Tensor& c, const at::Tensor&) { return c.squeeze(1); }, cfg), Error);
 }
+
+// body_only: windows over the body's bounding box only, the same values there as without it,
+// background (and probability 0) in the air around it, fewer windows.
+TEST(SlidingWindow, BodyOnlyPredictsInsideTheBodyBoxAlone) {
+  torch::manual_seed(2);
+  at::Tensor ct = torch::full({20, 40, 60}, -1.0f);
+  ct.slice(0, 4, 15).slice(1, 10, 31).slice(2, 5, 50).uniform_(-0.2, 0.3);  // the body
+  const auto pet = torch::rand({20, 40, 60});
+  auto pointwise = [](const at::Tensor& c, const at::Tensor& p) { return torch::sigmoid(4 * p.squeeze(1) + c.squeeze(1)); };
+  SlidingWindowConfig cfg;
+  cfg.window = {8, 16, 24};
+  cfg.overlap = 0.25;
+  cfg.keep_probability = true;
+  const auto all = sliding_window(ct, pet, pointwise, cfg);
+  cfg.body_only = true;
+  const auto body = sliding_window(ct, pet, pointwise, cfg);
+  EXPECT_EQ(body_box(ct, cfg.body_level), (std::array<std::array<int64_t, 2>, 3>{{{4, 15}, {10, 31}, {5, 50}}}));
+  EXPECT_LT(body.windows, all.windows);
+  EXPECT_EQ(body.windows, count_windows(ct, cfg));
+  EXPECT_EQ(all.windows, count_windows(ct, SlidingWindowConfig{cfg.window, cfg.overlap}));
+  const auto in = [](const at::Tensor& v) { return v.slice(0, 4, 15).slice(1, 10, 31).slice(2, 5, 50); };
+  EXPECT_TRUE(torch::allclose(in(body.probability), in(all.probability), 1e-5, 1e-6));
+  EXPECT_NEAR(body.probability.sum().item<double>(), in(body.probability).sum().item<double>(), 1e-6);
+  EXPECT_EQ(body.mask.sum().item<int64_t>(), in(body.mask).sum().item<int64_t>());
+  EXPECT_GT(all.mask.sum().item<int64_t>(), in(all.mask).sum().item<int64_t>());  // air voxels marked without it
+  // No body at all: nothing predicted, no window run.
+  const auto none = sliding_window(torch::full({20, 40, 60}, -1.0f), pet, pointwise, cfg);
+  EXPECT_EQ(none.windows, 0);
+  EXPECT_EQ(none.mask.sum().item<int64_t>(), 0);
+}

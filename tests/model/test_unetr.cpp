@@ -91,6 +91,25 @@ TEST(StagingNet, ShapeAndGradient) {
   gradient_check(mlp, [&] { return net->mlp->forward(feats).square().sum(); });
 }
 
+TEST(StagingNet, PoolingChoices) {
+  torch::manual_seed(4);
+  const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
+  for (const char* pool : {"mean", "max", "mean-max"}) {
+    StagingNet net(tiny(), 16, 2, 0.0, pool);
+    const auto logits = net->forward(ct, pet);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 2})) << pool;
+    logits.sum().backward();
+    EXPECT_TRUE(net->pet_encoder->parameters()[0].grad().defined()) << pool;  // gradients reach the encoders
+  }
+  // max pooling: the MLP sees the element-wise maximum of the output tokens (no CLS).
+  StagingNet net(tiny(), 16, 2, 0.0, "max");
+  torch::NoGradGuard ng;
+  const auto p = net->pet_encoder->forward(pet).latent, c = net->ct_encoder->forward(ct).latent;
+  auto mx = [](const torch::Tensor& t) { return std::get<0>(t.narrow(1, 1, t.size(1) - 1).max(1)); };
+  EXPECT_TRUE(torch::allclose(net->mlp->forward(torch::cat({mx(p), mx(c)}, 1)), net->forward(ct, pet), 1e-5, 1e-6));
+  EXPECT_THROW(StagingNet(tiny(), 16, 2, 0.0, "cls"), Error);
+}
+
 // UpBlock and UpProject compute the 2x transposed convolution as a matrix product; the result
 // must be the module's own ConvTranspose3d forward (LibTorch's kernel), with either GEMM backend.
 TEST(Unetr, UpSamplingProductEqualsTransposedConvolution) {

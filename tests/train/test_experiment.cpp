@@ -1,47 +1,111 @@
-// `experiment --preset smoke`: every stage of the paper's protocol for a step or two, the
-// report in the paper's layout, and a second run that continues instead of redoing.
+// `experiment --preset smoke`: every stage of the paper's protocol for a step or two, over two
+// fine-tuning seeds, with the reference floors, the paired comparisons and the report in the
+// paper's layout; a second run continues instead of redoing.
 #include <gtest/gtest.h>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "train/experiment.h"
+#include "train/experiment_report.h"
 #include "test_util.h"
 
 using namespace fratmae;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-TEST(Experiment, SmokePresetWritesBothTablesWithIntervals) {
+TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   test::TempDir tmp;
   train::ExperimentConfig cfg;
   cfg.preset = "smoke";
   cfg.out = (tmp / "exp").string();
   cfg.workers = 1;
   const json r = train::run_experiment(cfg);
+  EXPECT_EQ(r["seeds"], 2);
   ASSERT_EQ(r["table2"].size(), 2u);
   ASSERT_EQ(r["table3"].size(), 5u);
   EXPECT_EQ(r["table2"][0]["approach"], "axial stacks");
   EXPECT_EQ(r["table3"][4]["setting"], "(5) FratMAE");
   EXPECT_EQ(r["table3"][0]["train_set"], "20%");
   for (const json& row : r["table3"]) {
-    for (const char* k : {"dice", "iou"}) EXPECT_TRUE(row["seg"][k].contains("ci_low")) << k;
+    for (const char* k : {"dice", "iou"}) {
+      EXPECT_TRUE(row["seg"][k].contains("ci_low")) << k;
+      EXPECT_EQ(row["seg"][k]["per_seed"].size(), 2u) << k;
+    }
     for (const char* k : {"accuracy", "macro_sensitivity"}) EXPECT_TRUE(row["stage"][k].contains("ci_high")) << k;
   }
+  // Every seed's run, on the same split.
+  for (const char* seed : {"seed0", "seed1"}) {
+    const fs::path run = tmp / "exp" / "finetune" / "seg" / "fratmae_20pct" / seed;
+    ASSERT_TRUE(fs::exists(run / "test" / "metrics.json")) << run;
+    EXPECT_EQ(json::parse(read_file(run / "config.json"))["split"],
+              json::parse(read_file(tmp / "exp" / "finetune" / "seg" / "baseline_20pct" / "seed0" / "config.json"))["split"]);
+  }
+  // Floors scored on the same test cases; the majority class for staging.
+  ASSERT_EQ(r["floors"]["seg"].size(), 3u);
+  for (const json& k : r["floors"]["seg"]) {
+    const json& s = r["settings"][k.get<std::string>()];
+    EXPECT_EQ(s["metrics"]["fp_volume_ml"]["n"], r["settings"]["seg/baseline_20pct"]["metrics"]["fp_volume_ml"]["n"]);
+  }
+  const json& maj = r["settings"]["stage/floor_majority"]["metrics"];
+  const double ms = maj["macro_sensitivity"]["value"].get<double>();  // one class always: 1/2 with both present
+  EXPECT_TRUE(ms == 0.5 || ms == 1.0 || ms == 0.0) << ms;
+  // Paired comparisons: Table 2, Table 3 and the floors, each with an interval and a verdict.
+  std::set<std::string> what;
+  for (const json& c : r["comparisons"]) {
+    what.insert(c["what"].get<std::string>());
+    const json& m = c["metrics"][c["task"] == "seg" ? "dice" : "accuracy"];
+    EXPECT_TRUE(m.contains("ci_low") && m.contains("verdict")) << c.dump();
+  }
+  for (const char* w : {"segmentation: coronal - axial stacks (Table 2, 100%)", "segmentation: FratMAE - baseline (20%)",
+                        "staging: FratMAE - MAE (20%)", "staging: coronal stacks (100%) - majority class",
+                        "segmentation: full-label baseline - floor 41% of SUVmax per hot region",
+                        "staging probe: FratMAE - random frozen encoders"})
+    EXPECT_TRUE(what.count(w)) << w;
+  ASSERT_EQ(r["probe"].size(), 2u);
   const std::string md = read_file(tmp / "exp" / "report.md");
-  EXPECT_NE(md.find("## Table 2"), std::string::npos);
-  EXPECT_NE(md.find("| 20% | (3) MAE + ContextAlign |"), std::string::npos);
-  EXPECT_TRUE(fs::exists(tmp / "exp" / "report.json"));
-  EXPECT_TRUE(fs::exists(tmp / "exp" / "pictures" / "pretrain_loss.svg"));
-  EXPECT_TRUE(fs::exists(tmp / "exp" / "pictures" / "segmentation_examples.png"));
+  for (const char* s : {"## Findings", "## Table 2", "| 20% | (3) MAE + ContextAlign |", "## Reference floors",
+                        "| SUV >= 2.5 in the body |", "| majority class of the training split |",
+                        "## Frozen-encoder probe", "## Every paired comparison", "detected 0-0.5 mL"})
+    EXPECT_NE(md.find(s), std::string::npos) << s;
+  for (const char* p : {"pretrain_loss.svg", "segmentation_examples.png", "finetune_curves_seg.svg",
+                        "finetune_curves_stage.svg"})
+    EXPECT_TRUE(fs::exists(tmp / "exp" / "pictures" / p)) << p;
   for (const char* m : {"mae", "mae-align", "fratmae-noalign", "fratmae"})
     EXPECT_TRUE(fs::exists(tmp / "exp" / "pretrain" / m / "checkpoints" / "latest")) << m;
 
   // Run again: everything finished is kept (same results), nothing is trained twice.
-  const auto t = fs::last_write_time(tmp / "exp" / "finetune" / "seg" / "fratmae_20pct" / "test" / "metrics.json");
+  const fs::path kept = tmp / "exp" / "finetune" / "seg" / "fratmae_20pct" / "seed1" / "test" / "metrics.json";
+  const auto t = fs::last_write_time(kept);
   const json again = train::run_experiment(cfg);
   EXPECT_EQ(again["table3"], r["table3"]);
-  EXPECT_EQ(fs::last_write_time(tmp / "exp" / "finetune" / "seg" / "fratmae_20pct" / "test" / "metrics.json"), t);
+  EXPECT_EQ(again["comparisons"], r["comparisons"]);
+  EXPECT_EQ(fs::last_write_time(kept), t);
 
   cfg.preset = "huge";
   EXPECT_THROW(train::run_experiment(cfg), Error);
+}
+
+TEST(ExperimentReport, ResultsOnOtherCasesAreRefusedNamingTheFile) {
+  test::TempDir tmp;
+  auto write = [&](const std::string& name, const json& cases) {
+    fs::create_directories(tmp / name);
+    write_file_atomic(tmp / name / "metrics.json", json{{"cases", cases}}.dump());
+    return tmp / name / "metrics.json";
+  };
+  const json a = json::array({{{"case", "A"}, {"dice", 0.5}}, {{"case", "B"}, {"dice", 0.7}}});
+  const json b = json::array({{{"case", "A"}, {"dice", 0.4}}, {{"case", "C"}, {"dice", 0.6}}});
+  const std::vector<train::SettingSpec> specs{{"seg/x", "seg", "x", {write("x", a)}}, {"seg/y", "seg", "y", {write("y", b)}}};
+  try {
+    train::aggregate_results(specs, {}, {}, tmp.path());
+    FAIL() << "no error";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("y/metrics.json"), std::string::npos) << e.what();
+  }
+  // The same cases: a paired difference of 0.1 on each.
+  const json c = json::array({{{"case", "A"}, {"dice", 0.4}}, {{"case", "B"}, {"dice", 0.6}}});
+  const std::vector<train::SettingSpec> ok{{"seg/x", "seg", "x", {write("x", a)}}, {"seg/z", "seg", "z", {write("z", c)}}};
+  const json agg = train::aggregate_results(ok, {{"x - z", "seg/x", "seg/z"}}, {}, tmp.path());
+  EXPECT_NEAR(agg["comparisons"][0]["metrics"]["dice"]["value"].get<double>(), 0.1, 1e-12);
+  EXPECT_EQ(agg["comparisons"][0]["metrics"]["dice"]["verdict"], "above 0");
+  EXPECT_THROW(train::aggregate_results(ok, {{"x - w", "seg/x", "seg/w"}}, {}, tmp.path()), Error);
 }

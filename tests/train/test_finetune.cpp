@@ -9,6 +9,7 @@
 #include "train/encoder_init.h"
 #include "train/finetuner.h"
 #include "train/pretrainer.h"
+#include "train/run_util.h"
 #include "train/seg_loss.h"
 #include "test_util.h"
 #include "train_test_util.h"
@@ -43,6 +44,8 @@ train::FinetuneConfig tiny_finetune(const std::string& task, const fs::path& out
   c.lr = 1e-3;
   c.feature_size = 4;
   c.test_fraction = 0.25;
+  c.val_fraction = 0.125;
+  c.val_every = 2;
   c.workers = 1;
   c.bootstrap = 50;
   c.log_every = 1;
@@ -93,8 +96,21 @@ TEST(Finetune, SegmentationRunsEvaluatesAndResumes) {
   const json cfg = json::parse(read_file(tmp / "seg" / "config.json"));
   EXPECT_EQ(cfg["model"]["input"], (std::vector<int64_t>{16, 32, 48}));
   EXPECT_EQ(cfg["split"]["test"].size(), 2u);
-  EXPECT_EQ(cfg["split"]["train"].size(), 6u);
+  EXPECT_EQ(cfg["split"]["val"].size(), 1u);
+  EXPECT_EQ(cfg["split"]["train"].size(), 5u);
+  // Validation scores every --val-every steps (the learning curve), none in between.
+  int val_lines = 0;
+  for (const json& line : train::read_metrics(tmp / "seg" / "metrics.jsonl", 100)) {
+    const bool has = line.contains("val_fp_volume_ml");
+    EXPECT_EQ(has, line["step"].get<int64_t>() % 2 == 0) << line.dump();
+    if (has) {
+      EXPECT_TRUE(line.contains("val_dice") && line.contains("val_pred_lesions"));
+      ++val_lines;
+    }
+  }
+  EXPECT_EQ(val_lines, 2);
   const json m = json::parse(read_file(tmp / "seg" / "test" / "metrics.json"));
+  EXPECT_EQ(m["detection_by_size"].size(), 4u);
   EXPECT_EQ(m["cases"].size(), 2u);
   EXPECT_TRUE(m["summary"].contains("dice"));
   EXPECT_TRUE(fs::exists(tmp / "seg" / "test" / "cases.csv"));

@@ -1,0 +1,343 @@
+#include "train/experiment_report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "eval/classification.h"
+#include "eval/compare.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fratmae::train {
+
+const std::vector<std::string>& report_metrics(const std::string& task) {
+  static const std::vector<std::string> seg{"dice", "iou", "sensitivity", "precision", "fp_volume_ml", "pred_lesions",
+                                            "truth_lesions"};
+  static const std::vector<std::string> stage{"accuracy", "macro_sensitivity"};
+  return task == "seg" ? seg : stage;
+}
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double number(const json& v) { return v.is_number() ? v.get<double>() : kNaN; }
+
+// One results file: per case id, its record.
+std::map<std::string, json> read_cases(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) throw FileError(file, "is missing (did the run finish its test evaluation?)");
+  const json j = json::parse(read_file(file), nullptr, false);
+  if (j.is_discarded() || !j.contains("cases") || !j["cases"].is_array())
+    throw FileError(file, "is not a test-results file (no \"cases\" list)");
+  std::map<std::string, json> out;
+  for (const json& c : j["cases"]) out[c.at("case").get<std::string>()] = c;
+  return out;
+}
+
+struct TaskData {
+  std::vector<std::string> ids;  // the test cases, sorted
+  // per setting key: per seed: per case record
+  std::map<std::string, std::vector<std::vector<json>>> records;
+};
+
+std::map<std::string, TaskData> load(const std::vector<SettingSpec>& settings) {
+  std::map<std::string, TaskData> tasks;
+  std::map<std::string, fs::path> first_file;
+  for (const SettingSpec& s : settings) {
+    if (s.results.empty()) throw Error("experiment report: setting " + s.key + " has no results");
+    TaskData& t = tasks[s.task];
+    auto& seeds = t.records[s.key];
+    for (const fs::path& f : s.results) {
+      const auto cases = read_cases(f);
+      if (t.ids.empty() && !first_file.count(s.task)) {
+        for (const auto& [id, c] : cases) t.ids.push_back(id);
+        first_file[s.task] = f;
+      }
+      if (cases.size() != t.ids.size())
+        throw FileError(f, "scores " + std::to_string(cases.size()) + " test cases, " + first_file[s.task].string() +
+                               " " + std::to_string(t.ids.size()) + ": the runs were not evaluated on the same split");
+      std::vector<json> row;
+      for (const std::string& id : t.ids) {
+        const auto it = cases.find(id);
+        if (it == cases.end()) throw FileError(f, "has no result for test case " + id);
+        row.push_back(it->second);
+      }
+      seeds.push_back(std::move(row));
+    }
+  }
+  return tasks;
+}
+
+// The statistic of one setting on one metric, over the cases `use` (indices into TaskData::ids).
+eval::SeededStatistic statistic(const std::vector<std::vector<json>>& seeds, const std::string& task,
+                                const std::string& metric, const std::vector<int64_t>& use) {
+  if (task == "seg") {
+    std::vector<std::vector<double>> v;
+    for (const auto& cases : seeds) {
+      std::vector<double> x;
+      for (int64_t i : use) x.push_back(number(cases[static_cast<size_t>(i)].value(metric, json())));
+      v.push_back(std::move(x));
+    }
+    return eval::mean_over_cases(std::move(v));
+  }
+  std::vector<std::vector<int64_t>> preds;
+  std::vector<int64_t> truth;
+  for (int64_t i : use) truth.push_back(seeds.front()[static_cast<size_t>(i)].at("truth").get<int64_t>());
+  for (const auto& cases : seeds) {
+    std::vector<int64_t> p;
+    for (int64_t i : use) p.push_back(cases[static_cast<size_t>(i)].at("prediction").get<int64_t>());
+    preds.push_back(std::move(p));
+  }
+  return eval::classification_statistic(std::move(preds), std::move(truth),
+                                        metric == "accuracy" ? eval::accuracy : eval::macro_sensitivity);
+}
+
+// Cases where every run of the task defines `metric`.
+std::vector<int64_t> defined_cases(const TaskData& t, const std::string& task, const std::string& metric) {
+  std::vector<int64_t> use;
+  for (size_t i = 0; i < t.ids.size(); ++i) {
+    bool ok = true;
+    if (task == "seg")
+      for (const auto& [key, seeds] : t.records)
+        for (const auto& cases : seeds) ok = ok && !std::isnan(number(cases[i].value(metric, json())));
+    if (ok) use.push_back(static_cast<int64_t>(i));
+  }
+  return use;
+}
+
+}  // namespace
+
+json aggregate_results(const std::vector<SettingSpec>& settings, const std::vector<ComparisonSpec>& comparisons,
+                       const eval::BootstrapOptions& bo, const fs::path& relative_to) {
+  const auto tasks = load(settings);
+  std::map<std::string, const SettingSpec*> by_key;
+  for (const SettingSpec& s : settings) by_key[s.key] = &s;
+  json out = {{"settings", json::object()}, {"comparisons", json::array()}};
+  for (const SettingSpec& s : settings) {
+    const TaskData& t = tasks.at(s.task);
+    const auto& seeds = t.records.at(s.key);
+    json runs = json::array();
+    for (const fs::path& f : s.results) runs.push_back(fs::relative(f, relative_to).string());
+    json metrics = json::object();
+    for (const std::string& m : report_metrics(s.task)) {
+      const std::vector<int64_t> use = defined_cases(t, s.task, m);
+      metrics[m] = eval::summarize_setting(static_cast<int64_t>(use.size()), statistic(seeds, s.task, m, use), bo).to_json();
+    }
+    json entry = {{"task", s.task}, {"label", s.label}, {"runs", runs}, {"metrics", metrics}};
+    if (s.task == "seg") {  // detection by lesion size, pooled over seeds
+      json pooled = json::array();
+      for (const fs::path& f : s.results) {
+        const json j = json::parse(read_file(f));
+        if (!j.contains("detection_by_size")) continue;
+        if (pooled.empty()) pooled = j["detection_by_size"];
+        else
+          for (size_t b = 0; b < pooled.size(); ++b) {
+            pooled[b]["lesions"] = pooled[b]["lesions"].get<int64_t>() + j["detection_by_size"][b]["lesions"].get<int64_t>();
+            pooled[b]["detected"] = pooled[b]["detected"].get<int64_t>() + j["detection_by_size"][b]["detected"].get<int64_t>();
+          }
+      }
+      for (json& b : pooled) {
+        const auto n = b["lesions"].get<int64_t>();
+        b["sensitivity"] = n ? json(b["detected"].get<double>() / static_cast<double>(n)) : json(nullptr);
+      }
+      entry["detection_by_size"] = pooled;
+    }
+    out["settings"][s.key] = entry;
+  }
+  for (const ComparisonSpec& c : comparisons) {
+    if (!by_key.count(c.a) || !by_key.count(c.b)) throw Error("experiment report: unknown setting in " + c.what);
+    const SettingSpec &a = *by_key[c.a], &b = *by_key[c.b];
+    if (a.task != b.task) throw Error("experiment report: " + c.what + " compares two tasks");
+    const TaskData& t = tasks.at(a.task);
+    json metrics = json::object();
+    for (const std::string& m : report_metrics(a.task)) {
+      if (m == "truth_lesions" || m == "precision") continue;
+      const std::vector<int64_t> use = defined_cases(t, a.task, m);
+      const auto n = static_cast<int64_t>(use.size());
+      const eval::Interval d = eval::paired_difference(n, statistic(t.records.at(c.a), a.task, m, use),
+                                                       statistic(t.records.at(c.b), b.task, m, use), bo);
+      json dj = d.to_json();
+      dj["verdict"] = eval::verdict(d);
+      metrics[m] = dj;
+    }
+    out["comparisons"].push_back({{"what", c.what}, {"task", a.task}, {"a", c.a}, {"b", c.b}, {"metrics", metrics}});
+  }
+  return out;
+}
+
+namespace {
+
+std::string fmt(double v, int digits = 3) {
+  if (std::isnan(v)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.*f", digits, v);
+  return b;
+}
+
+// "0.640 (0.599-0.678) sd 0.012" from a SettingSummary's JSON.
+std::string cell(const json& metrics, const std::string& key, int digits = 3) {
+  if (!metrics.is_object() || !metrics.contains(key)) return "n/a";
+  const json& m = metrics[key];
+  const eval::Interval iv = eval::Interval::from_json(m);
+  std::string s = iv.to_string(digits);
+  if (m.contains("per_seed") && m["per_seed"].size() > 1 && m["seed_sd"].is_number())
+    s += " sd " + fmt(m["seed_sd"].get<double>(), digits);
+  return s;
+}
+
+std::string diff_cell(const json& d, int digits = 3) {
+  const eval::Interval iv = eval::Interval::from_json(d);
+  if (std::isnan(iv.value)) return "n/a";
+  char b[96];
+  std::snprintf(b, sizeof(b), "%+.*f (%+.*f to %+.*f)", digits, iv.value, digits, iv.lo, digits, iv.hi);
+  return b;
+}
+
+const json& metrics_of(const json& r, const std::string& key) {
+  static const json none = json::object();
+  if (!r.contains("settings") || !r["settings"].contains(key)) return none;
+  return r["settings"][key]["metrics"];
+}
+
+// The headline metrics of a comparison's task, for the findings.
+const char* headline(const std::string& task) { return task == "seg" ? "dice" : "accuracy"; }
+
+}  // namespace
+
+std::string experiment_markdown(const json& r) {
+  const json& d = r["data"];
+  std::string md = "# FratMAE experiment (`" + r["preset"].get<std::string>() + "` preset)\n\n";
+  md += "Phantom cohorts (" + d["phantom"].get<std::string>() + " grid): " +
+        std::to_string(d["pretraining_cases"].get<int64_t>()) + " pre-training cases, " +
+        std::to_string(d["segmentation_cases"].get<int64_t>()) + " segmentation cases (" +
+        std::to_string(d["segmentation_test_cases"].get<int64_t>()) + " tested, " +
+        std::to_string(d["segmentation_test_lesion_cases"].get<int64_t>()) + " of them with lesions), " +
+        std::to_string(d["staging_cases"].get<int64_t>()) + " Hodgkin staging cases (" +
+        std::to_string(d["staging_test_cases"].get<int64_t>()) + " tested). Model: `" + r["model"].get<std::string>() +
+        "`. Every fine-tuning setting was run with " + std::to_string(r["seeds"].get<int64_t>()) +
+        " seed(s) on the same split; the segmentation test scores come from sliding windows with overlap " +
+        fmt(r["schedule"]["sliding_window_overlap"].get<double>(), 2) +
+        " (`fratmae predict` uses the same by default). A cell is the mean over seeds (95% CI from " +
+        std::to_string(r["bootstrap"]["samples"].get<int64_t>()) +
+        " bootstrap samples over test cases of the seed mean) and, with several seeds, the standard deviation "
+        "across seeds. Dice and IoU: lesion segmentation over the test cases with lesions; sens. (macro "
+        "sensitivity) and acc. (accuracy): Ann Arbor staging, early (I-II) vs advanced (III-IV). Synthetic data and "
+        "a small model: the numbers test the protocol and the direction of the paper's effects, not its values.\n\n";
+
+  md += "## Findings\n\n";
+  md += "Paired differences on the same test cases (A - B, 95% bootstrap CI); \"above 0\" means A is better on "
+        "these cases beyond the resampling noise (for false-positive volume lower is better).\n\n";
+  for (const json& c : r["comparisons"]) {
+    const char* m = headline(c["task"]);
+    if (!c["metrics"].contains(m)) continue;
+    const json& dm = c["metrics"][m];
+    md += "- " + c["what"].get<std::string>() + ": " + (std::string(m) == "dice" ? "Dice" : "accuracy") + " " +
+          diff_cell(dm) + ", " + dm["verdict"].get<std::string>() + " (n = " + std::to_string(dm["n"].get<int64_t>()) +
+          ")\n";
+  }
+  if (r.contains("findings"))
+    for (const json& f : r["findings"]) md += "- " + f.get<std::string>() + "\n";
+
+  md += "\n## Table 2: input stacks (no pre-training, whole training split)\n\n";
+  md += "| approach | Dice (95% CI) | IoU (95% CI) | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|---|---|\n";
+  for (const json& row : r["table2"]) {
+    const json &s = metrics_of(r, row["seg_key"]), &t = metrics_of(r, row["stage_key"]);
+    md += "| " + row["approach"].get<std::string>() + " | " + cell(s, "dice") + " | " + cell(s, "iou") + " | " +
+          cell(t, "macro_sensitivity") + " | " + cell(t, "accuracy") + " |\n";
+  }
+  md += "\n## Table 3: pre-training settings\n\n";
+  md += "| train set | setting | Dice (95% CI) | IoU (95% CI) | sens. (95% CI) | acc. (95% CI) |\n"
+        "|---|---|---|---|---|---|\n";
+  for (const json& row : r["table3"]) {
+    const json &s = metrics_of(r, row["seg_key"]), &t = metrics_of(r, row["stage_key"]);
+    md += "| " + row["train_set"].get<std::string>() + " | " + row["setting"].get<std::string>() + " | " +
+          cell(s, "dice") + " | " + cell(s, "iou") + " | " + cell(t, "macro_sensitivity") + " | " +
+          cell(t, "accuracy") + " |\n";
+  }
+
+  md += "\n## Reference floors (same test cases)\n\n";
+  md += "Classic segmentations without learning (eval/reference_floors.h; SUV from the cache, clipped at its "
+        "normalisation maximum) and, for staging, always the training split's majority class.\n\n";
+  md += "| floor | Dice (95% CI) | IoU (95% CI) | FP volume, mL | predicted lesions |\n|---|---|---|---|---|\n";
+  for (const json& k : r["floors"]["seg"]) {
+    const json& s = metrics_of(r, k);
+    md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " + cell(s, "dice") + " | " +
+          cell(s, "iou") + " | " + cell(s, "fp_volume_ml", 1) + " | " + cell(s, "pred_lesions", 1) + " |\n";
+  }
+  md += "\n| floor | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
+  for (const json& k : r["floors"]["stage"]) {
+    const json& s = metrics_of(r, k);
+    md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
+          cell(s, "macro_sensitivity") + " | " + cell(s, "accuracy") + " |\n";
+  }
+
+  if (r.contains("probe") && !r["probe"].empty()) {
+    md += "\n## Frozen-encoder probe (staging, encoders frozen, only the MLP trained)\n\n";
+    md += "| encoders | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
+    for (const json& k : r["probe"]) {
+      const json& s = metrics_of(r, k);
+      md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
+            cell(s, "macro_sensitivity") + " | " + cell(s, "accuracy") + " |\n";
+    }
+  }
+
+  md += "\n## Segmentation in detail\n\n";
+  md += "Per test case: voxel sensitivity and precision (cases with lesions), false-positive volume and predicted "
+        "lesions (all cases; the truth has " +
+        cell(metrics_of(r, r["floors"]["seg"][0]), "truth_lesions", 1) +
+        " lesions per case); lesion detection sensitivity by truth lesion volume, pooled over seeds.\n\n";
+  std::string bins_header;
+  std::vector<std::string> seg_keys;
+  for (const auto& [k, s] : r["settings"].items())
+    if (s["task"] == "seg") seg_keys.push_back(k);
+  if (!seg_keys.empty()) {
+    const json& first = r["settings"][seg_keys.front()]["detection_by_size"];
+    md += "| setting | sensitivity | precision | FP volume, mL | predicted lesions |";
+    for (const json& b : first) md += " detected " + b["bin"].get<std::string>() + " |";
+    md += "\n|---|---|---|---|---|";
+    for (size_t i = 0; i < first.size(); ++i) md += "---|";
+    md += "\n";
+    for (const auto& k : seg_keys) {
+      const json& s = r["settings"][k];
+      md += "| " + s["label"].get<std::string>() + " | " + cell(s["metrics"], "sensitivity") + " | " +
+            cell(s["metrics"], "precision") + " | " + cell(s["metrics"], "fp_volume_ml", 1) + " | " +
+            cell(s["metrics"], "pred_lesions", 1) + " |";
+      for (const json& b : s["detection_by_size"])
+        md += " " + (b["sensitivity"].is_number() ? fmt(b["sensitivity"].get<double>(), 2) : std::string("n/a")) + " (" +
+              std::to_string(b["detected"].get<int64_t>()) + "/" + std::to_string(b["lesions"].get<int64_t>()) + ") |";
+      md += "\n";
+    }
+  }
+
+  md += "\n## Every paired comparison\n\n";
+  md += "| comparison | metric | A - B (95% CI) | verdict | cases |\n|---|---|---|---|---|\n";
+  for (const json& c : r["comparisons"])
+    for (const auto& [m, dm] : c["metrics"].items())
+      md += "| " + c["what"].get<std::string>() + " | " + m + " | " + diff_cell(dm) + " | " +
+            dm["verdict"].get<std::string>() + " | " + std::to_string(dm["n"].get<int64_t>()) + " |\n";
+
+  md += "\n## Pictures\n\n";
+  md += "- `pictures/pretrain_loss.svg`: pre-training loss of each variant.\n";
+  md += "- `pictures/finetune_curves_seg.svg`, `pictures/finetune_curves_stage.svg`: validation Dice "
+        "(segmentation) and accuracy (staging) during fine-tuning, first seed of each setting (every run's own curves: `finetune/<task>/<run>/seed<k>/loss.svg`).\n";
+  md += "- `pictures/segmentation_examples.png`: coronal PET MIPs of the test case with the most lesion volume, "
+        "outlines in red, left to right: " +
+        r.value("examples", std::string("truth and predictions")) + ".\n";
+  md += "\n## Time\n\n";
+  for (const auto& [k, v] : r["seconds"].items()) {
+    char line[80];
+    std::snprintf(line, sizeof(line), "- %s: %.0f s\n", k.c_str(), v.get<double>());
+    md += line;
+  }
+  md += "\nPer-case results: `finetune/<task>/<run>/seed<k>/test/cases.csv` and `floors/`; everything above: "
+        "`report.json`.\n";
+  return md;
+}
+
+}  // namespace fratmae::train
