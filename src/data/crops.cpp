@@ -22,7 +22,7 @@ std::string CropConfig::to_string() const {
   std::ostringstream s;
   if (kind == CropKind::kNative)
     s << "native " << native_size[0] << "x" << native_size[1] << "x" << native_size[2]
-      << (central ? ", central" : ", lesion_prob " + std::to_string(lesion_prob));
+      << (central ? ", central" : ", lesion_prob " + std::to_string(lesion_prob) + (lesion_centred ? ", centred" : ""));
   else
     s << (kind == CropKind::kCoronal ? "coronal" : "axial") << " stack of " << slices << " slices, every "
       << stride << (central ? ", central" : ", random");
@@ -94,6 +94,8 @@ CropWindow choose_window(const CropConfig& cfg, const std::array<int64_t, 3>& sh
       w.start[a] = -((size - dim) / 2);  // centred, padded on both sides
     } else if (cfg.central) {
       w.start[a] = (dim - size) / 2;
+    } else if (on_lesion && cfg.lesion_centred) {
+      w.start[a] = std::clamp<int64_t>(centre[a] - size / 2, 0, dim - size);
     } else if (on_lesion) {
       // The lesion voxel lands anywhere in the crop, not at its centre: the ViT encoders have
       // absolute position embeddings, and always-centred lesions teach them a prior "lesions

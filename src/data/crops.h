@@ -10,7 +10,8 @@
 //   kNative (segmentation): a native_size crop of the native-resolution volume, no resizing
 //       or subsampling. With probability lesion_prob it contains a random lesion voxel at a
 //       uniformly random place of the crop (inside the volume), otherwise it is placed
-//       uniformly; central: the centre. Along an
+//       uniformly; central: the centre. (lesion_centred: the lesion voxel at the crop's centre,
+//       clamped inside the volume, as nnU-Net does; kept to measure the difference.) Along an
 //       axis shorter than the crop the volume is centred and the rest padded (CT with air,
 //       -1; PET and mask with 0). An axial-stack native crop is native_size = {160, 160, 32}.
 // Every choice is a pure function of the seed (Rng), so samples do not depend on threads.
@@ -33,6 +34,7 @@ struct CropConfig {
   int64_t stride = 2;   // k: every k-th slice of a k * slices range (paper: k = 2)
   std::array<int64_t, 3> native_size{32, 160, 192};  // kNative crop (h, w, d)
   double lesion_prob = 0.5;  // kNative: chance of a crop around a lesion voxel
+  bool lesion_centred = false;  // kNative: that voxel at the crop's centre (clamped), not anywhere
   bool central = false;      // evaluation: central range / crop, nothing random
 
   void validate() const;  // throws fratmae::Error saying what to fix

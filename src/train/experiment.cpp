@@ -421,25 +421,33 @@ json run_experiment(const ExperimentConfig& cfg) {
   std::vector<ComparisonSpec> comparisons;
   for (const char* task : {"seg", "stage"}) {
     const std::string T = std::string(task) == "seg" ? "segmentation" : "staging";
-    comparisons.push_back({T + ": coronal - axial stacks (Table 2, 100%)", key(task, "", 1.0, "coronal"), key(task, "", 1.0, "axial")});
-    comparisons.push_back({T + ": FratMAE - baseline (20%)", key(task, "fratmae", 0.2, "coronal"), key(task, "", 0.2, "coronal")});
-    comparisons.push_back({T + ": FratMAE - MAE (20%)", key(task, "fratmae", 0.2, "coronal"), key(task, "mae", 0.2, "coronal")});
+    comparisons.push_back({T + ": coronal - axial stacks (Table 2, 100%)", key(task, "", 1.0, "coronal"),
+                           key(task, "", 1.0, "axial"), "Table 2, " + T + ": coronal stacks beat axial stacks"});
+    comparisons.push_back({T + ": FratMAE - baseline (20%)", key(task, "fratmae", 0.2, "coronal"), key(task, "", 0.2, "coronal"),
+                           "Table 3, " + T + ": FratMAE at 20% beats no pre-training at 20%"});
+    comparisons.push_back({T + ": FratMAE - MAE (20%)", key(task, "fratmae", 0.2, "coronal"), key(task, "mae", 0.2, "coronal"),
+                           "Table 3, " + T + ": FratMAE beats MAE at 20%"});
     for (const auto& [method, label] : table3_settings())
       if (!method.empty() && method != "fratmae")
         comparisons.push_back({T + ": " + label.substr(4) + " - baseline (20%)", key(task, method, 0.2, "coronal"),
-                               key(task, "", 0.2, "coronal")});
-    comparisons.push_back({T + ": full-label baseline - baseline at 20%", key(task, "", 1.0, "coronal"), key(task, "", 0.2, "coronal")});
-    comparisons.push_back({T + ": full-label baseline - FratMAE at 20%", key(task, "", 1.0, "coronal"), key(task, "fratmae", 0.2, "coronal")});
+                               key(task, "", 0.2, "coronal"), ""});
+    comparisons.push_back({T + ": full-label baseline - baseline at 20%", key(task, "", 1.0, "coronal"),
+                           key(task, "", 0.2, "coronal"), "more labels help " + T + " (100% beats 20%)"});
+    comparisons.push_back({T + ": full-label baseline - FratMAE at 20%", key(task, "", 1.0, "coronal"),
+                           key(task, "fratmae", 0.2, "coronal"), ""});
   }
   for (const std::string& m : eval::reference_floors())
     comparisons.push_back({"segmentation: full-label baseline - floor " + floor_labels.at(m), key("seg", "", 1.0, "coronal"),
-                           "seg/floor_" + m});
-  comparisons.push_back({"staging: coronal stacks (100%) - majority class", key("stage", "", 1.0, "coronal"), "stage/floor_majority"});
-  comparisons.push_back({"staging: axial stacks (100%) - majority class", key("stage", "", 1.0, "axial"), "stage/floor_majority"});
+                           "seg/floor_" + m, "the learned segmentation (100%) beats the floor " + floor_labels.at(m)});
+  comparisons.push_back({"staging: coronal stacks (100%) - majority class", key("stage", "", 1.0, "coronal"),
+                         "stage/floor_majority", "learned staging (coronal, 100%) beats the majority class"});
+  comparisons.push_back({"staging: axial stacks (100%) - majority class", key("stage", "", 1.0, "axial"),
+                         "stage/floor_majority", ""});
   json probe_keys = json::array();
   if (plan.probe_runs) {
     probe_keys = {key("stage", "", 1.0, "coronal", true), key("stage", "fratmae", 1.0, "coronal", true)};
-    comparisons.push_back({"staging probe: FratMAE - random frozen encoders", probe_keys[1], probe_keys[0]});
+    comparisons.push_back({"staging probe: FratMAE - random frozen encoders", probe_keys[1], probe_keys[0],
+                           "frozen FratMAE encoders stage better than frozen random ones (what pre-training learnt)"});
   }
   eval::BootstrapOptions bo;
   bo.samples = plan.bootstrap;
@@ -519,6 +527,7 @@ json run_experiment(const ExperimentConfig& cfg) {
         {"sliding_window_overlap", plan.overlap}}},
       {"bootstrap", {{"samples", plan.bootstrap}, {"level", 0.95}, {"seed", cfg.seed}}},
       {"settings", agg["settings"]},
+      {"order", agg["order"]},
       {"comparisons", agg["comparisons"]},
       {"table2", table2},
       {"table3", table3},

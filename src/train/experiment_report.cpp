@@ -118,7 +118,7 @@ json aggregate_results(const std::vector<SettingSpec>& settings, const std::vect
   const auto tasks = load(settings);
   std::map<std::string, const SettingSpec*> by_key;
   for (const SettingSpec& s : settings) by_key[s.key] = &s;
-  json out = {{"settings", json::object()}, {"comparisons", json::array()}};
+  json out = {{"settings", json::object()}, {"order", json::array()}, {"comparisons", json::array()}};
   for (const SettingSpec& s : settings) {
     const TaskData& t = tasks.at(s.task);
     const auto& seeds = t.records.at(s.key);
@@ -149,6 +149,7 @@ json aggregate_results(const std::vector<SettingSpec>& settings, const std::vect
       entry["detection_by_size"] = pooled;
     }
     out["settings"][s.key] = entry;
+    out["order"].push_back(s.key);
   }
   for (const ComparisonSpec& c : comparisons) {
     if (!by_key.count(c.a) || !by_key.count(c.b)) throw Error("experiment report: unknown setting in " + c.what);
@@ -166,7 +167,8 @@ json aggregate_results(const std::vector<SettingSpec>& settings, const std::vect
       dj["verdict"] = eval::verdict(d);
       metrics[m] = dj;
     }
-    out["comparisons"].push_back({{"what", c.what}, {"task", a.task}, {"a", c.a}, {"b", c.b}, {"metrics", metrics}});
+    out["comparisons"].push_back(
+        {{"what", c.what}, {"task", a.task}, {"a", c.a}, {"b", c.b}, {"claim", c.claim}, {"metrics", metrics}});
   }
   return out;
 }
@@ -231,8 +233,19 @@ std::string experiment_markdown(const json& r) {
         "a small model: the numbers test the protocol and the direction of the paper's effects, not its values.\n\n";
 
   md += "## Findings\n\n";
-  md += "Paired differences on the same test cases (A - B, 95% bootstrap CI); \"above 0\" means A is better on "
-        "these cases beyond the resampling noise (for false-positive volume lower is better).\n\n";
+  md += "What each claim needs: A - B above 0 on its headline metric (Dice for segmentation, accuracy for staging), "
+        "a paired difference on the same test cases with its 95% bootstrap CI.\n\n";
+  for (const json& c : r["comparisons"]) {
+    const std::string claim = c.value("claim", std::string());
+    const char* m = headline(c["task"]);
+    if (claim.empty() || !c["metrics"].contains(m)) continue;
+    const json& dm = c["metrics"][m];
+    const std::string v = dm["verdict"].get<std::string>();
+    md += "- " + claim + ": **" + (v == "above 0" ? std::string("shown") : v == "below 0" ? std::string("reversed") : std::string("not shown")) +
+          "** (" + c["what"].get<std::string>() + ", " + (std::string(m) == "dice" ? "Dice" : "accuracy") + " " +
+          diff_cell(dm) + ", n = " + std::to_string(dm["n"].get<int64_t>()) + ")\n";
+  }
+  md += "\nAll headline comparisons (A - B, 95% CI; \"above 0\": A better on these cases beyond the resampling noise):\n\n";
   for (const json& c : r["comparisons"]) {
     const char* m = headline(c["task"]);
     if (!c["metrics"].contains(m)) continue;
@@ -294,8 +307,8 @@ std::string experiment_markdown(const json& r) {
         " lesions per case); lesion detection sensitivity by truth lesion volume, pooled over seeds.\n\n";
   std::string bins_header;
   std::vector<std::string> seg_keys;
-  for (const auto& [k, s] : r["settings"].items())
-    if (s["task"] == "seg") seg_keys.push_back(k);
+  for (const json& k : r.value("order", json::array()))
+    if (r["settings"][k.get<std::string>()]["task"] == "seg") seg_keys.push_back(k.get<std::string>());
   if (!seg_keys.empty()) {
     const json& first = r["settings"][seg_keys.front()]["detection_by_size"];
     md += "| setting | sensitivity | precision | FP volume, mL | predicted lesions |";

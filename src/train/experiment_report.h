@@ -27,15 +27,17 @@ struct SettingSpec {
 };
 
 struct ComparisonSpec {
-  std::string what;  // "FratMAE - baseline (20%)"
-  std::string a, b;  // setting keys of one task
+  std::string what;   // "FratMAE - baseline (20%)"
+  std::string a, b;   // setting keys of one task
+  std::string claim;  // what A > B would show ("the paper's Table 2: ..."); empty: no claim
 };
 
 /// The metrics a task's settings and comparisons are summarised on.
 const std::vector<std::string>& report_metrics(const std::string& task);
 
 /// {"settings": {key: {"task", "label", "runs", "metrics": {metric: SettingSummary}, "detection_by_size"}},
-///  "comparisons": [{"what", "task", "a", "b", "metrics": {metric: {difference interval, "verdict"}}}]}.
+///  "order": [keys in the order given],
+///  "comparisons": [{"what", "task", "a", "b", "claim", "metrics": {metric: {difference interval, "verdict"}}}]}.
 /// Throws FileError naming a results file that is missing, unreadable or scores other cases.
 nlohmann::json aggregate_results(const std::vector<SettingSpec>& settings, const std::vector<ComparisonSpec>& comparisons,
                                  const eval::BootstrapOptions& bo, const std::filesystem::path& relative_to);

@@ -122,6 +122,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
                                                              : mc.input;
     lc = data::LoaderConfig::segmentation(true, cfg.batch, cfg.seed, size);
     lc.crop.lesion_prob = cfg.lesion_prob;
+    lc.crop.lesion_centred = cfg.lesion_centred;
     mc.input = size;
   } else {
     lc = data::LoaderConfig::staging(true, cfg.batch, cfg.seed);
