@@ -33,7 +33,7 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--test-fraction", c.test_fraction, "held-out test split")->capture_default_str();
   sub->add_option("--val-fraction", c.val_fraction, "validation split (never trained on; learning curves)")
       ->capture_default_str();
-  sub->add_option("--val-every", c.val_every, "steps between validation scores in metrics.jsonl (0: at the end)")
+  sub->add_option("--val-every", c.val_every, "steps between validation scores in metrics.jsonl (0: at the end, -1: none)")
       ->capture_default_str();
   sub->add_option("--split-seed", c.split_seed, "seed of the case split")->capture_default_str();
   sub->add_option("--epochs", c.epochs, "epochs (when --steps is 0)")->capture_default_str();

@@ -16,7 +16,7 @@ void FinetuneConfig::validate() const {
   if (!(test_fraction >= 0 && test_fraction < 1)) throw Error("finetune: --test-fraction must lie in [0, 1)");
   if (!(val_fraction >= 0 && val_fraction + test_fraction < 1))
     throw Error("finetune: --val-fraction must be >= 0 and leave training cases (val + test < 1)");
-  if (val_every < 0) throw Error("finetune: --val-every must be >= 0");
+  if (val_every < -1) throw Error("finetune: --val-every must be >= 0 (or -1: no validation scores)");
   if (steps < 0 || epochs < 1) throw Error("finetune: --epochs must be >= 1 and --steps >= 0");
   if (batch < 1) throw Error("finetune: --batch must be at least 1");
   if (lr < 0 || min_lr < 0 || (lr > 0 && min_lr > lr)) throw Error("finetune: need 0 <= --min-lr <= --lr");

@@ -19,7 +19,7 @@ struct FinetuneConfig {
   double train_fraction = 1.0;    // of the training split (paper: 0.2, 0.4, 1.0), nested
   double test_fraction = 0.2;     // held-out test split (by case, seeded)
   double val_fraction = 0.1;      // validation split (by case, never trained on): learning curves
-  int64_t val_every = 0;          // steps between validation scores in metrics.jsonl (0: at the end only)
+  int64_t val_every = 0;          // steps between validation scores in metrics.jsonl (0: at the end only, -1: never)
   uint64_t split_seed = 0;
   int64_t epochs = 200;           // used when steps == 0 (paper: 200 seg, 500 staging)
   int64_t steps = 0;

@@ -319,7 +319,8 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     n_samples += batch.size();
     progress.advance(1, shown);
     const bool last = step + 1 == total, stopping = stop_request().load() != 0;
-    const bool val_now = !val.empty() && !stopping && (last || (cfg.val_every > 0 && (step + 1) % cfg.val_every == 0));
+    const bool val_now = !val.empty() && !stopping && cfg.val_every >= 0 &&
+                         (last || (cfg.val_every > 0 && (step + 1) % cfg.val_every == 0));
     if ((step + 1) % cfg.log_every == 0 || last || stopping || val_now) {
       const auto now = std::chrono::steady_clock::now();
       const double secs = std::chrono::duration<double>(now - interval_start).count();
