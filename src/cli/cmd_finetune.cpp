@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/training_options.h"
@@ -14,6 +15,7 @@ void add_finetune(CLI::App& app) {
   struct Args {
     train::FinetuneConfig cfg;
     bool resume = false;
+    std::vector<int64_t> input{0, 0, 0};
   };
   auto a = std::make_shared<Args>();
   train::FinetuneConfig& c = a->cfg;
@@ -28,6 +30,10 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--preset", c.preset, "model size without --init: paper, small, tiny")->capture_default_str();
   sub->add_option("--stack", c.stack, "coronal or axial inputs (paper Table 2)")->capture_default_str();
   sub->add_option("--stride", c.stride, "k of the staging stack")->capture_default_str();
+  sub->add_option("--input", a->input,
+                  "seg: crop (window) size H W D (0 0 0: the model's own, the pre-training stack or the preset's)")
+      ->expected(3)
+      ->capture_default_str();
   sub->add_option("--train-fraction", c.train_fraction, "fraction of the training split used (paper: 0.2, 0.4, 1)")
       ->capture_default_str();
   sub->add_option("--test-fraction", c.test_fraction, "held-out test split")->capture_default_str();
@@ -59,6 +65,7 @@ void add_finetune(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--bootstrap", c.bootstrap, "bootstrap samples of the confidence intervals")->capture_default_str();
   sub->callback([a] {
+    for (int i = 0; i < 3; ++i) a->cfg.input[static_cast<size_t>(i)] = a->input[static_cast<size_t>(i)];
     install_stop_signals();
     const train::FinetuneResult r = train::finetune(a->cfg, a->resume);
     spdlog::info("finetune: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,

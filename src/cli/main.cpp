@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/threads.h"
 #include "core/torch_compat.h"
 #include "fratmae/version.h"
 
@@ -22,6 +23,10 @@ int main(int argc, char** argv) {
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "more log output");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
+  int threads = 0;
+  app.add_option("--threads", threads, "threads for tensor operations (0: every core this process may use)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 
   fratmae::cli::add_tokenize(app);
   fratmae::cli::add_model(app);
@@ -51,6 +56,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] {
     spdlog::set_level(quiet ? spdlog::level::warn
                             : verbose ? spdlog::level::debug : spdlog::level::info);
+    fratmae::configure_cpu(threads);
   });
 
   try {

@@ -1,10 +1,30 @@
 #include "core/threads.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include <dlfcn.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <thread>
 
 namespace fratmae {
+
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void configure_cpu(int threads) {
+  at::set_num_threads(threads > 0 ? threads : usable_cores());
+  at::globalContext().setFlushDenormal(true);
+}
 
 void single_threaded_ops_in_this_thread() {
   // LibTorch initialises a thread's OpenMP team size lazily, once, from the process-wide count

@@ -56,6 +56,7 @@ struct Plan {
   int64_t pre_steps = 0, pre_epochs = 1, pre_batch = 4;
   double pre_lr = 0;
   TaskPlan seg, stage, probe;
+  std::array<int64_t, 3> seg_input{16, 32, 48};  // segmentation crop, the same for every init
   int64_t feature_size = 16;  // UNETR width
   std::string pool = "mean";  // staging: pooling of the encoder tokens
   double lesion_prob = 0.5;   // seg crops around a lesion voxel
@@ -83,7 +84,7 @@ Plan plan_for(const std::string& preset) {
     p.pre_cases = 48, p.seg_cases = 40, p.stage_cases = 80;
     p.wb = {32, 64, 96};
     p.pre_steps = 400, p.pre_batch = 8, p.pre_lr = 1e-3;
-    p.seg = {200, 1, 4, 5e-3, 0.25, 100};
+    p.seg = {400, 1, 4, 5e-3, 0.25, 200};
     p.stage = {300, 1, 8, 1e-3, 0.25, 100};
     p.probe = p.stage;
     p.feature_size = 8, p.lesion_prob = 0.33, p.overlap = 0.0;
@@ -94,7 +95,7 @@ Plan plan_for(const std::string& preset) {
     p.pre_cases = 200, p.seg_cases = 110, p.stage_cases = 200;
     p.wb = {32, 64, 96};
     p.pre_steps = 1500, p.pre_batch = 8, p.pre_lr = 1e-3;
-    p.seg = {300, 1, 4, 5e-3, 0.4, 150};
+    p.seg = {800, 1, 4, 5e-3, 0.4, 400};
     p.stage = {800, 1, 8, 1e-3, 0.3, 400};
     p.probe = p.stage;
     p.feature_size = 8, p.lesion_prob = 0.33, p.overlap = 0.0;
@@ -105,6 +106,7 @@ Plan plan_for(const std::string& preset) {
     p.phantom = "full";
     p.pre_cases = 400, p.seg_cases = 200, p.stage_cases = 200;
     p.wb = {160, 160, 192};
+    p.seg_input = {32, 160, 192};
     p.model = "paper";
     p.pre_epochs = 30, p.pre_batch = 24;
     p.seg = {0, 200, 16, 0, 0.25, 0};
@@ -376,6 +378,7 @@ json run_experiment(const ExperimentConfig& cfg) {
       fc.freeze_encoders = s.frozen;
       fc.feature_size = plan.feature_size;
       fc.pool = plan.pool;
+      if (s.task == "seg") fc.input = plan.seg_input;
       fc.lesion_prob = plan.lesion_prob;
       fc.overlap = plan.overlap;
       fc.bootstrap = plan.bootstrap;
@@ -527,6 +530,7 @@ json run_experiment(const ExperimentConfig& cfg) {
         {"seg", task_json(plan.seg)},
         {"stage", task_json(plan.stage)},
         {"probe", task_json(plan.probe)},
+        {"segmentation_input", plan.seg_input},
         {"unetr_feature_size", plan.feature_size},
         {"staging_pool", plan.pool},
         {"lesion_prob", plan.lesion_prob},

@@ -11,6 +11,9 @@ void FinetuneConfig::validate() const {
   if (out.empty()) throw Error("finetune: --out RUN is required");
   if (init.empty()) model::ModelConfig::preset_config(preset);  // throws on an unknown preset
   if (stack != "coronal" && stack != "axial") throw Error("finetune: --stack must be 'coronal' or 'axial'");
+  const bool no_input = input[0] == 0 && input[1] == 0 && input[2] == 0;
+  if (!no_input && (input[0] < 1 || input[1] < 1 || input[2] < 1))
+    throw Error("finetune: --input needs three positive sizes (H W D), or 0 0 0 for the model's own");
   if (stride < 1) throw Error("finetune: --stride must be at least 1");
   if (!(train_fraction > 0 && train_fraction <= 1)) throw Error("finetune: --train-fraction must lie in (0, 1]");
   if (!(test_fraction >= 0 && test_fraction < 1)) throw Error("finetune: --test-fraction must lie in [0, 1)");
@@ -33,7 +36,7 @@ void FinetuneConfig::validate() const {
 }
 
 nlohmann::json FinetuneConfig::to_json() const {
-  return {{"task", task}, {"cache", cache}, {"out", out}, {"init", init}, {"preset", preset}, {"stack", stack},
+  return {{"task", task}, {"cache", cache}, {"out", out}, {"init", init}, {"preset", preset}, {"stack", stack}, {"input", input},
           {"stride", stride}, {"train_fraction", train_fraction}, {"test_fraction", test_fraction},
           {"val_fraction", val_fraction}, {"val_every", val_every},
           {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},

@@ -1,6 +1,7 @@
 // Everything `fratmae finetune` needs, one validated value, saved in RUN/config.json.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -15,6 +16,9 @@ struct FinetuneConfig {
   std::string init;               // pre-training run folder or `fratmae export` file; empty = from scratch
   std::string preset = "tiny";    // model size without --init (with --init: the pre-trained model's)
   std::string stack = "coronal";  // coronal | axial (paper Table 2)
+  std::array<int64_t, 3> input{0, 0, 0};  // seg: the crop (window) H, W, D of a coronal-stack model (axial:
+                                          // W, W, H); 0 0 0: the model's own input (the pre-training
+                                          // stack, or the preset's). Set it to compare inits fairly.
   int64_t stride = 2;             // k of the staging stack (as in pre-training)
   double train_fraction = 1.0;    // of the training split (paper: 0.2, 0.4, 1.0), nested
   double test_fraction = 0.2;     // held-out test split (by case, seeded)

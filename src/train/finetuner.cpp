@@ -118,8 +118,8 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
     if (!cache->settings().native)
       throw FileError(cache->dir(), "has no native-resolution copies, which segmentation trains on (run "
                                     "`fratmae preprocess` without --no-native)");
-    const std::array<int64_t, 3> size = cfg.stack == "axial" ? std::array<int64_t, 3>{mc.input[1], mc.input[1], mc.input[0]}
-                                                             : mc.input;
+    const std::array<int64_t, 3> base = cfg.input[0] > 0 ? cfg.input : mc.input;
+    const std::array<int64_t, 3> size = cfg.stack == "axial" ? std::array<int64_t, 3>{base[1], base[1], base[0]} : base;
     lc = data::LoaderConfig::segmentation(true, cfg.batch, cfg.seed, size);
     lc.crop.lesion_prob = cfg.lesion_prob;
     lc.crop.lesion_centred = cfg.lesion_centred;

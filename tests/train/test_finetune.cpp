@@ -186,3 +186,21 @@ TEST(Finetune, AxialStacksChangeTheInputShape) {
   const json cfg = json::parse(read_file(tmp / "axial" / "config.json"));
   EXPECT_EQ(cfg["model"]["input"], (std::vector<int64_t>{32, 32, 16}));
 }
+
+// --input sets the segmentation crop whatever the init's own input, so that runs from different
+// pre-trainings (or none) are compared on the same windows; bad sizes are refused.
+TEST(Finetune, SegmentationInputIsTheGivenCrop) {
+  test::TempDir tmp;
+  auto fc = tiny_finetune("seg", tmp / "in", 1);
+  fc.input = {8, 16, 32};
+  fc.evaluate = false;
+  train::finetune(fc, false);
+  const json cfg = json::parse(read_file(tmp / "in" / "config.json"));
+  EXPECT_EQ(cfg["model"]["input"], (std::vector<int64_t>{8, 16, 32}));
+  EXPECT_EQ(cfg["train"]["input"], (std::vector<int64_t>{8, 16, 32}));
+  fc.out = (tmp / "bad").string();
+  fc.input = {8, 0, 32};
+  EXPECT_THROW(train::finetune(fc, false), Error);
+  fc.input = {8, 12, 32};  // not a multiple of the patch (8)
+  EXPECT_THROW(train::finetune(fc, false), Error);
+}

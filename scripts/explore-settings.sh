@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Reproduces how the fine-tuning settings of `fratmae experiment --preset cpu|demo` were chosen:
+# on the *validation* cases of phantom cohorts that no experiment uses (seeds 9001-9003; the
+# experiment's cohorts use seeds 101, 202 and 303), never on any test split. Prints one line per
+# run to OUT/results.txt (docs/experiments.md shows the numbers of 2026-12-02).
+#
+#   scripts/explore-settings.sh [OUT] [FRATMAE]       (about 90 minutes on two cores)
+#
+# Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
+# (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
+# with sliding windows (overlap 0.25). Staging: 200 Hodgkin cases, 30% validation.
+set -euo pipefail
+out=${1:-out/explore}
+F=${2:-build/fratmae}
+F=$(realpath "$F")
+mkdir -p "$out"
+cd "$out"
+res=results.txt
+
+cohorts() {
+  [ -d seg ] || { $F -q phantom --out seg_raw --cases 100 --seed 9001 && $F -q preprocess -d seg_raw -o seg --size 32 32 48; }
+  [ -d stage64 ] || { $F -q phantom --out stage_raw --cases 200 --seed 9002 --cohort hodgkin &&
+                      $F -q preprocess -d stage_raw -o stage --size 32 32 48 --no-native &&
+                      $F -q preprocess -d stage_raw -o stage64 --size 32 64 96 --no-native; }
+  [ -d pre ] || { $F -q phantom --out pre_raw --cases 200 --seed 9003 && $F -q preprocess -d pre_raw -o pre --size 32 32 48 --no-native; }
+}
+
+# The last validation line of a run: Dice, FP volume, predicted lesions (seg) or accuracy (stage).
+summary() {
+  python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1] + "/metrics.jsonl"):
+    m = json.loads(line)
+    if "val_dice" in m:
+        print("step %d val Dice %.3f FP %.1f mL lesions %.2f" % (m["step"], m["val_dice"] or 0, m["val_fp_volume_ml"], m["val_pred_lesions"]), end="; ")
+    if "val_accuracy" in m:
+        print("step %d val acc %.3f train acc %.3f" % (m["step"], m["val_accuracy"], m["train_accuracy"]), end="; ")
+print()
+PY
+}
+
+seg() {  # NAME [finetune flags]
+  local name=$1; shift
+  [ -d "runs/$name" ] && return
+  local t=$(date +%s)
+  $F -q finetune --task seg --cache seg --out "runs/$name" --preset tiny --test-fraction 0.05 --val-fraction 0.3 \
+     --overlap 0.25 --evaluate false --steps 600 --batch 4 "$@"
+  echo "seg $name ($*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
+}
+
+stage() {  # NAME CACHE [finetune flags]
+  local name=$1 cache=$2; shift 2
+  [ -d "runs/$name" ] && return
+  local t=$(date +%s)
+  $F -q finetune --task stage --cache "$cache" --out "runs/$name" --preset tiny --test-fraction 0.05 \
+     --val-fraction 0.3 --evaluate false --batch 8 --lr 1e-3 "$@"
+  echo "stage $name ($cache $*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
+}
+
+# A run's validation cases through `fratmae predict` at another overlap, scored by `fratmae evaluate`.
+overlap() {  # RUN OVERLAP
+  local run=$1 ov=$2 d=overlap/$1_$2
+  rm -rf "$d"; mkdir -p "$d/pred" "$d/truth"
+  for id in $(python3 -c "import json; print(' '.join(json.load(open('runs/$run/config.json'))['split']['val']))"); do
+    $F -q predict --model "runs/$run" --ct "seg_raw/$id/CTres.nii.gz" --pet "seg_raw/$id/SUV.nii.gz" --out "$d/p/$id" --overlap "$ov"
+    cp "$d/p/$id/SEG.nii.gz" "$d/pred/$id.nii.gz"; cp "seg_raw/$id/SEG.nii.gz" "$d/truth/$id.nii.gz"
+  done
+  echo "overlap $run $ov: $($F -q evaluate --pred "$d/pred" --truth "$d/truth" | grep -E '^(dice|pred_lesions) ' | tr -s ' ' | tr '\n' ';')" | tee -a $res
+}
+
+cohorts
+seg w16 --feature-size 16 --lr 2e-3 --lesion-prob 0.5
+seg w8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5
+seg w8_lr5 --feature-size 8 --lr 5e-3 --lesion-prob 0.5
+seg w8_lp80 --feature-size 8 --lr 2e-3 --lesion-prob 0.8
+seg w8_b8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5 --batch 8
+seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+seg w8_lr5_lp33_centred --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --lesion-centred
+for ov in 0 0.25 0.5; do overlap w8_lr5_lp33 $ov; done
+for ov in 0.25 0.5; do overlap w8_lr5_lp33_centred $ov; done
+for pool in mean max mean-max; do stage "s32_${pool}" stage --steps 400 --val-every 100 --pool $pool; done
+stage s32_mean-max_axial stage --steps 400 --val-every 100 --pool mean-max --stack axial
+for pool in mean mean-max; do stage "s32_${pool}_3k" stage --steps 3000 --val-every 500 --pool $pool; done
+stage s32_mean-max_3k_lr3 stage --steps 3000 --val-every 500 --pool mean-max --lr 3e-3
+for pool in mean mean-max; do stage "s64_${pool}" stage64 --steps 1500 --val-every 500 --pool $pool; done
+# What pre-training gives a frozen encoder (32 x 32 x 48 stacks).
+for m in fratmae mae; do
+  [ -d "pre_$m" ] || $F -q pretrain --cache pre --out "pre_$m" --method $m --steps 2000 --batch 8 --lr 1e-3 --log-every 50
+done
+stage probe_random stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders
+stage probe_fratmae stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders --init pre_fratmae
+stage probe_mae stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders --init pre_mae
+echo "explore-settings: done; results in $out/$res"
