@@ -1,6 +1,5 @@
 #include "core/threads.h"
 
-#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include <dlfcn.h>
@@ -23,7 +22,6 @@ int usable_cores() {
 
 void configure_cpu(int threads) {
   at::set_num_threads(threads > 0 ? threads : usable_cores());
-  at::globalContext().setFlushDenormal(true);
 }
 
 void single_threaded_ops_in_this_thread() {
