@@ -223,7 +223,8 @@ std::string experiment_markdown(const json& r) {
         std::to_string(d["staging_cases"].get<int64_t>()) + " Hodgkin staging cases (" +
         std::to_string(d["staging_test_cases"].get<int64_t>()) + " tested). Model: `" + r["model"].get<std::string>() +
         "`. Every fine-tuning setting was run with " + std::to_string(r["seeds"].get<int64_t>()) +
-        " seed(s) on the same split; the segmentation test scores come from sliding windows with overlap " +
+        " seed(s) on the same split; the segmentation test scores come from sliding windows over the body's "
+        "bounding box with overlap " +
         fmt(r["schedule"]["sliding_window_overlap"].get<double>(), 2) +
         " (`fratmae predict` uses the same by default). A cell is the mean over seeds (95% CI from " +
         std::to_string(r["bootstrap"]["samples"].get<int64_t>()) +
