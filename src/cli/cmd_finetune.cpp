@@ -64,7 +64,8 @@ void add_finetune(CLI::App& app) {
                   "`fratmae predict` does as the run did")
       ->capture_default_str();
   sub->add_option("--bootstrap", c.bootstrap, "bootstrap samples of the confidence intervals")->capture_default_str();
-  sub->callback([a] {
+  sub->callback([a, sub] {
+    a->cfg.run_length_given = sub->count("--steps") + sub->count("--epochs") > 0;
     for (int i = 0; i < 3; ++i) a->cfg.input[static_cast<size_t>(i)] = a->input[static_cast<size_t>(i)];
     install_stop_signals();
     const train::FinetuneResult r = train::finetune(a->cfg, a->resume);

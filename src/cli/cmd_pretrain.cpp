@@ -36,7 +36,8 @@ void add_pretrain(CLI::App& app) {
   sub->add_flag("--resident", c.resident,
                 "hold the cache on the device and cut batches there (CUDA: ~20 MB of GPU memory per case); same batches");
   sub->add_option("--clip-weights", c.clip_weights, "pretrained CLIP text weights (.safetensors, open_clip or HF names)");
-  sub->callback([a] {
+  sub->callback([a, sub] {
+    a->cfg.run_length_given = sub->count("--steps") + sub->count("--epochs") > 0;
     install_stop_signals();
     const train::PretrainResult r = train::pretrain(a->cfg, a->resume);
     spdlog::info("pretrain: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/parse_errors.h"
+#include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/threads.h"
@@ -20,6 +22,9 @@ int main(int argc, char** argv) {
   app.set_config("--config", "", "read option values from a TOML file (flags given on the "
                                  "command line win)");
   app.allow_config_extras(false);
+  // Global options may also follow the command (`fratmae phantom ... -v`): every subcommand
+  // passes the options it does not know on to this one.
+  app.fallthrough();
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "more log output");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
@@ -59,13 +64,15 @@ int main(int argc, char** argv) {
     fratmae::configure_cpu(threads);
   });
 
+  // Ctrl-C or a kill during any command leaves no hidden temporary files behind.
+  fratmae::remove_staged_files_on_signal();
   try {
     // Fast CPU matrix products where LibTorch's BLAS is the generic one (core/gemm.h);
     // FRATMAE_GEMM=libtorch in the environment keeps LibTorch's own.
     fratmae::gemm::set_backend("auto");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return fratmae::cli::report_parse_error(app, e, argc, argv);
   } catch (const fratmae::Error& e) {
     std::cerr << "fratmae: error: " << e.what() << "\n";
     return 1;

@@ -18,13 +18,52 @@ namespace fratmae::io {
 
 void ConvertConfig::validate() const {
   if (pet_dicom.empty() == pet.empty())
-    throw Error("convert: give exactly one PET input: --pet-dicom FOLDER (DICOM series, converted "
-                "to SUV) or --pet FILE (NIfTI/NRRD/MHA already in SUV)");
+    throw Error("convert: give exactly one PET input: --pet PATH (a DICOM series' folder or one of its files, "
+                "converted to SUV, or a NIfTI/NRRD/MHA already in SUV)");
   if (!ct_dicom.empty() && !ct.empty())
-    throw Error("convert: give at most one CT input: --ct-dicom FOLDER or --ct FILE");
+    throw Error("convert: give at most one CT input: --ct PATH (a DICOM folder or file, or an image in HU)");
   if (out.empty()) throw Error("convert: --out FOLDER is required");
-  if (pet_series && pet_dicom.empty()) throw Error("convert: --pet-series needs --pet-dicom");
-  if (ct_series && ct_dicom.empty()) throw Error("convert: --ct-series needs --ct-dicom");
+  if (pet_series && pet_dicom.empty()) throw Error("convert: --pet-series needs a DICOM PET input");
+  if (ct_series && ct_dicom.empty()) throw Error("convert: --ct-series needs a DICOM CT input");
+}
+
+namespace {
+
+// One input (`path` given as --pet or --ct) resolved in place; `want`: "PT" or "CT".
+void resolve_input(fs::path& path, fs::path& dicom, std::optional<std::string>& series, const std::string& want,
+                   const std::string& flag) {
+  if (path.empty()) return;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    dicom = path;
+    path.clear();
+    return;
+  }
+  if (!fs::exists(path, ec)) throw FileError(path, "does not exist (" + flag + ")");
+  const std::optional<DicomFileIdentity> id = dicom_file_identity(path);
+  if (!id) return;  // an image file
+  if (id->modality != want)
+    throw FileError(path, "is " + modality_in_words(id->modality) + ", not " + modality_in_words(want) + " (" + flag +
+                              ")" + (id->modality == "CT" ? ": give it as --ct" : id->modality == "PT" ? ": give it as --pet" : ""));
+  if (id->series_uid.empty()) throw FileError(path, "has no SeriesInstanceUID (0020,000e)");
+  if (series && *series != id->series_uid)
+    throw FileError(path, "belongs to series " + id->series_uid + ", not the " + flag + "-series given (" + *series + ")");
+  dicom = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  series = id->series_uid;
+  path.clear();
+}
+
+}  // namespace
+
+ConvertConfig ConvertConfig::resolved() const {
+  ConvertConfig r = *this;
+  if (!r.pet.empty() && !r.pet_dicom.empty())
+    throw Error("convert: give exactly one PET input: --pet PATH or --pet-dicom FOLDER, not both");
+  if (!r.ct.empty() && !r.ct_dicom.empty())
+    throw Error("convert: give at most one CT input: --ct PATH or --ct-dicom FOLDER, not both");
+  resolve_input(r.pet, r.pet_dicom, r.pet_series, "PT", "--pet");
+  resolve_input(r.ct, r.ct_dicom, r.ct_series, "CT", "--ct");
+  return r;
 }
 
 json ConvertConfig::to_json() const {
@@ -89,7 +128,8 @@ Volume compact_ct(const Volume& ct) {
 
 }  // namespace
 
-ConvertedStudy convert_study(const ConvertConfig& cfg) {
+ConvertedStudy convert_study(const ConvertConfig& given) {
+  const ConvertConfig cfg = given.resolved();
   cfg.validate();
   ConvertedStudy s;
   json& study = s.study;
@@ -104,7 +144,7 @@ ConvertedStudy convert_study(const ConvertConfig& cfg) {
       throw FileError(cfg.pet_dicom, "series " + series.series_uid + " has Modality " +
                                          (series.modality.empty() ? "(none)" : series.modality) +
                                          ", not PT: this is not a PET series" +
-                                         (series.modality == "CT" ? " (give it as --ct-dicom)" : ""));
+                                         (series.modality == "CT" ? " (give it as --ct)" : ""));
     spdlog::info("PET: {} slices of series {}", series.files.size(), series.series_uid);
     const PetHeader header = read_pet_header(series);
     SuvResult suv;
@@ -205,8 +245,9 @@ ConvertedStudy convert_study(const ConvertConfig& cfg) {
 
 void write_study(const ConvertedStudy& s, const ConvertConfig& cfg) {
   StagedOutputs out(cfg.out, cfg.overwrite);
-  for (const fs::path& in : {cfg.pet, cfg.ct})
+  for (const fs::path& in : {cfg.pet, cfg.ct, cfg.pet_dicom, cfg.ct_dicom})
     if (!in.empty()) out.protect_input(in);
+  for (const char* name : {"SUV.nii.gz", "CT.nii.gz", "CTres.nii.gz", "study.json"}) out.remove_stale(name);
   write_image(s.suv, out.stage("SUV.nii.gz"));
   if (s.ct) write_image(*s.ct, out.stage("CT.nii.gz"));
   if (s.ct_res) write_image(*s.ct_res, out.stage("CTres.nii.gz"));

@@ -13,12 +13,16 @@
 
 namespace fratmae::io {
 
+// Inputs are named one way everywhere (`convert`, `predict`): --pet PATH and --ct PATH take a
+// DICOM series' folder, one file of the series (the series it belongs to is read) or an image
+// file (NIfTI/NRRD/MHA; PET already in SUVbw, CT in HU); resolved() tells them apart by what is
+// there. --pet-dicom/--ct-dicom remain as the explicit spelling for a folder.
 struct ConvertConfig {
   std::filesystem::path pet_dicom;        // folder with the PET series, or
-  std::filesystem::path pet;              // a NIfTI/NRRD/MHA already in SUVbw
+  std::filesystem::path pet;              // a folder, DICOM file or image (see above)
   std::optional<std::string> pet_series;  // SeriesInstanceUID when the folder has several
   std::filesystem::path ct_dicom;         // optional: folder with the CT series, or
-  std::filesystem::path ct;               // a NIfTI/NRRD/MHA in HU
+  std::filesystem::path ct;               // a folder, DICOM file or image in HU
   std::optional<std::string> ct_series;
   std::filesystem::path out;
   bool overwrite = false;
@@ -26,6 +30,10 @@ struct ConvertConfig {
 
   /// Throws fratmae::Error saying which flags to fix.
   void validate() const;
+  /// `pet`/`ct` given as a folder or a DICOM file moved to `pet_dicom`/`ct_dicom` (a file: its
+  /// folder, with the file's series unless one is named). A DICOM file of another kind (a SEG,
+  /// an RTSTRUCT, a CT given as the PET...) is a FileError naming the file and what it is.
+  ConvertConfig resolved() const;
   nlohmann::json to_json() const;
 };
 

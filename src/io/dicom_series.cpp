@@ -135,6 +135,33 @@ gdcm::File read_header(const fs::path& file) {
 
 }  // namespace
 
+std::optional<DicomFileIdentity> dicom_file_identity(const fs::path& file) {
+  const std::string ext = upper(file.extension().string());
+  if (!has_dicm_magic(file) && ext != ".DCM" && ext != ".IMA") return std::nullopt;
+  gdcm::Trace::WarningOff();
+  check_meta_header(file);
+  const gdcm::File f = read_header(file);
+  const gdcm::DataSet& ds = f.GetDataSet();
+  DicomFileIdentity id;
+  id.series_uid = trim(raw_value(ds, kSeriesUid));
+  id.modality = upper(trim(raw_value(ds, kModality)));
+  id.sop_class_uid = trim(raw_value(ds, kSopClass));
+  while (!id.series_uid.empty() && id.series_uid.back() == '\0') id.series_uid.pop_back();
+  while (!id.sop_class_uid.empty() && id.sop_class_uid.back() == '\0') id.sop_class_uid.pop_back();
+  return id;
+}
+
+std::string modality_in_words(const std::string& m) {
+  if (m == "PT") return "a PET image";
+  if (m == "CT") return "a CT image";
+  if (m == "MR") return "an MR image";
+  if (m == "SEG") return "a DICOM SEG (segmentation)";
+  if (m == "RTSTRUCT") return "an RTSTRUCT (contours)";
+  if (m == "SR") return "a structured report";
+  if (m.empty()) return "a DICOM object without a Modality";
+  return "a DICOM object of Modality " + m;
+}
+
 std::vector<DicomSeries> scan_dicom_folder(const fs::path& dir) {
   // GDCM prints warnings on the console for damaged files; we report those as errors ourselves.
   gdcm::Trace::WarningOff();

@@ -29,6 +29,17 @@ struct DicomSeries {
 /// file that cannot be parsed is an error naming the file.
 std::vector<DicomSeries> scan_dicom_folder(const std::filesystem::path& dir);
 
+/// What one DICOM file belongs to. nullopt when `file` is not DICOM: no "DICM" preamble and no
+/// .dcm/.ima name. A file that says it is DICOM but cannot be parsed is a FileError naming it.
+struct DicomFileIdentity {
+  std::string series_uid, modality, sop_class_uid;
+};
+std::optional<DicomFileIdentity> dicom_file_identity(const std::filesystem::path& file);
+
+/// Readers' words for a modality code ("SEG" -> "a DICOM SEG (segmentation)", "PT" -> "a PET
+/// image", ...), for messages.
+std::string modality_in_words(const std::string& modality);
+
 /// The image series to read from `dir`: the only one with pixels, or the one with `uid`.
 /// `role` ("PET", "CT") is used in messages. Throws listing the candidates when ambiguous.
 DicomSeries pick_series(const std::filesystem::path& dir, const std::optional<std::string>& uid,

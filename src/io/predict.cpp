@@ -79,11 +79,14 @@ void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const Conv
   spdlog::info("predict: {} lesion(s), MTV {:.1f} mL, TLG {:.1f}", lesions.count(), lesions.mtv_ml, lesions.tlg);
 }
 
+// Every file a prediction may write (a segmentation or a staging model, a floor).
+constexpr const char* kPredictionFiles[] = {"SEG.nii.gz", "probability.nii.gz", "lesions.json", "mip.png",
+                                            "prediction.json", "stage.json"};
+
 ConvertedStudy read_study(const PredictConfig& cfg) {
-  ConvertConfig cc;
-  std::error_code ec;
-  (fs::is_directory(cfg.pet, ec) ? cc.pet_dicom : cc.pet) = cfg.pet;
-  if (!cfg.ct.empty()) (fs::is_directory(cfg.ct, ec) ? cc.ct_dicom : cc.ct) = cfg.ct;
+  ConvertConfig cc;  // a folder, a DICOM file or an image each (ConvertConfig::resolved)
+  cc.pet = cfg.pet;
+  cc.ct = cfg.ct;
   cc.out = cfg.out;
   ConvertedStudy study = convert_study(cc);
   if (!cfg.ct.empty() && !study.ct_res) throw FileError(cfg.ct, "no CT could be read");
@@ -93,6 +96,7 @@ ConvertedStudy read_study(const PredictConfig& cfg) {
 
 json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_point t0) {
   StagedOutputs out(cfg.out, cfg.overwrite);
+  for (const char* name : kPredictionFiles) out.remove_stale(name);  // of an earlier prediction
   out.protect_input(cfg.pet);
   if (!cfg.ct.empty()) out.protect_input(cfg.ct);
   const ConvertedStudy study = read_study(cfg);
@@ -127,6 +131,7 @@ json predict_study(const PredictConfig& cfg) {
   const data::NormalizeConfig& norm = trained_on.normalize;
 
   StagedOutputs out(cfg.out, cfg.overwrite);
+  for (const char* name : kPredictionFiles) out.remove_stale(name);  // of an earlier prediction
   out.protect_input(cfg.pet);
   out.protect_input(cfg.ct);
   const ConvertedStudy study = read_study(cfg);

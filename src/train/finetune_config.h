@@ -27,6 +27,7 @@ struct FinetuneConfig {
   uint64_t split_seed = 0;
   int64_t epochs = 200;           // used when steps == 0 (paper: 200 seg, 500 staging)
   int64_t steps = 0;
+  bool run_length_given = true;   // false: a resume keeps the run's own steps/epochs (not in to_json)
   int64_t batch = 2;
   double lr = 0;                  // 0 = the task's default (paper: 1e-4 seg, 5e-5 staging)
   double min_lr = 0;

@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/encoder_init.h"
 #include "train/pretrainer.h"
+#include "train/run_folder.h"
 #include "train/run_util.h"
 #include "train/schedule.h"
 #include "train/seg_loss.h"
@@ -94,9 +95,16 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   return d;
 }
 
-FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
-  cfg.validate();
-  const fs::path run(cfg.out);
+FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
+  given.validate();
+  const fs::path run(given.out);
+  // A resume keeps the run's own length unless a new one is given.
+  const std::optional<json> started = started_run_config(run);
+  FinetuneConfig cfg = given;
+  if (resume && started && !given.run_length_given) {
+    cfg.steps = started->at("train").value("steps", cfg.steps);
+    cfg.epochs = started->at("train").value("epochs", cfg.epochs);
+  }
   const bool seg = cfg.task == "seg";
   std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
 
@@ -159,13 +167,6 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
                                       std::to_string(cfg.train_fraction) + ", fewer than --batch " + std::to_string(cfg.batch));
 
   // Run folder and resolved configuration.
-  std::error_code ec;
-  const bool has_config = fs::exists(run / "config.json", ec);
-  if (has_config && !resume)
-    throw FileError(run, "already holds a run; pass --resume to continue it or choose another --out");
-  if (!has_config && resume) throw FileError(run, "holds no run to resume (no config.json)");
-  fs::create_directories(run, ec);
-  if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
   json settings = cache->settings().to_json();
   const json resolved = {
       {"task", cfg.task},
@@ -178,18 +179,15 @@ FinetuneResult finetune(const FinetuneConfig& cfg, bool resume) {
        {{"path", cfg.cache}, {"cases", cache->size()}, {"settings", settings}, {"native_spacing", median_spacing(*cache, train)}}},
       {"init", pre ? json{{"source", pre->source}, {"method", pre->config.method}} : json(nullptr)},
       {"split", {{"train", ids_of(*cache, train)}, {"val", ids_of(*cache, val)}, {"test", ids_of(*cache, test)}}}};
-  if (resume) {
-    const json old = json::parse(read_file(run / "config.json"));
-    json a = old["train"], b = resolved["train"];
-    for (const char* k : {"steps", "epochs", "checkpoint_every", "log_every", "val_every", "workers", "out", "cache",
-                          "device", "evaluate", "overlap", "body_only", "window_batch", "tta", "bootstrap"}) {
-      a.erase(k);
-      b.erase(k);
-    }
-    if (a != b || old["model"] != resolved["model"] || old["split"] != resolved["split"])
-      throw FileError(run / "config.json", "the run was started with different settings; resume with the same task, "
-                                           "init, fractions, batch and optimizer settings");
-  }
+  check_run_folder(run, started, resolved, resume,
+                   {"cache", "crop", "head", "init", "stack", "train.steps", "train.epochs", "train.checkpoint_every",
+                    "train.log_every", "train.val_every", "train.workers", "train.out", "train.cache", "train.device",
+                    "train.evaluate", "train.overlap", "train.body_only", "train.window_batch", "train.tta",
+                    "train.bootstrap"},
+                   "finetune");
+  std::error_code ec;
+  fs::create_directories(run, ec);
+  if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
   write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
 
   const torch::Device device(cfg.device);

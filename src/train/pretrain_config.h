@@ -19,6 +19,7 @@ struct PretrainConfig {
   int64_t stride = 2;             // k: slices subsampled every k (paper: 2)
   int64_t epochs = 30;            // used when steps == 0 (paper: 30)
   int64_t steps = 0;              // optimizer steps; 0 = epochs x batches per epoch
+  bool run_length_given = true;   // false: a resume keeps the run's own steps/epochs (not in to_json)
   int64_t stop_after = 0;         // checkpoint and stop after this many steps in this invocation
                                   // (time-limited job slots); 0 = run to the end
   int64_t batch = 4;              // samples per optimizer step (paper: 24 over 8 GPUs)

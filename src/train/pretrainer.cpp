@@ -19,6 +19,7 @@
 #include "model/text_encoder.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/run_folder.h"
 #include "train/distributed.h"
 #include "train/run_util.h"
 #include "train/schedule.h"
@@ -54,9 +55,16 @@ data::Batch rows(const data::Batch& b, int64_t begin, int64_t n) {
 }
 }  // namespace
 
-PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
-  cfg.validate();
-  const fs::path run(cfg.out);
+PretrainResult pretrain(const PretrainConfig& given, bool resume) {
+  given.validate();
+  const fs::path run(given.out);
+  // A resume keeps the run's own length unless a new one is given.
+  const std::optional<json> started = started_run_config(run);
+  PretrainConfig cfg = given;
+  if (resume && started && !given.run_length_given) {
+    cfg.steps = started->at("train").value("steps", cfg.steps);
+    cfg.epochs = started->at("train").value("epochs", cfg.epochs);
+  }
   // Data parallelism across processes (torchrun / SLURM environment); rank 0 writes.
   const DistEnv denv = DistEnv::from_environment();
   if (cfg.batch % (cfg.accum * denv.world) != 0)
@@ -99,29 +107,18 @@ PretrainResult pretrain(const PretrainConfig& cfg, bool resume) {
   }
 
   // Run directory and resolved configuration.
-  std::error_code ec;
-  const bool has_config = fs::exists(run / "config.json", ec);
-  if (has_config && !resume)
-    throw FileError(run, "already holds a run; pass --resume to continue it or choose another --out");
-  if (!has_config && resume) throw FileError(run, "holds no run to resume (no config.json)");
-  if (pg) pg->barrier();  // every rank has looked before rank 0 writes
-  if (lead) fs::create_directories(run, ec);
-  if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
   const json resolved = {{"train", cfg.to_json()},
                          {"model", mc.to_json()},
                          {"crop", lc.crop.to_string()},
                          {"cache", {{"path", cfg.cache}, {"cases", cache->size()}, {"whole_body_size", wb}}}};
-  if (resume) {
-    const json old = json::parse(read_file(run / "config.json"));
-    json a = old["train"], b = resolved["train"];
-    for (const char* k : {"steps", "stop_after", "epochs", "checkpoint_every", "log_every", "workers", "resident", "out", "cache", "device"}) {
-      a.erase(k);
-      b.erase(k);
-    }
-    if (a != b || old["model"] != resolved["model"])
-      throw FileError(run / "config.json", "the run was started with different settings; resume with the same "
-                                           "preset, method, stack, batch and optimizer settings");
-  }
+  check_run_folder(run, started, resolved, resume,
+                   {"cache", "train.steps", "train.stop_after", "train.epochs", "train.checkpoint_every", "train.log_every",
+                    "train.workers", "train.resident", "train.out", "train.cache", "train.device"},
+                   "pretrain");
+  std::error_code ec;
+  if (pg) pg->barrier();  // every rank has looked before rank 0 writes
+  if (lead) fs::create_directories(run, ec);
+  if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
   if (lead) write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
 
   const torch::Device device(device_name);

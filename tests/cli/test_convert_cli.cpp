@@ -6,8 +6,14 @@
 #include <gdcmWriter.h>
 #include <torch/torch.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <fstream>
 #include <functional>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "io/image_io.h"
@@ -148,7 +154,7 @@ TEST(ConvertCliBadInput, MissingFolder) {
 TEST(ConvertCliBadInput, NoPetGiven) {
   test::TempDir tmp;
   auto r = run_fratmae("convert --ct-dicom " + quote(sts002_ct()) + " --out " + quote(tmp / "out"));
-  expect_clean_failure(r, tmp / "out", {"--pet-dicom", "--pet"});
+  expect_clean_failure(r, tmp / "out", {"give exactly one PET input", "--pet PATH"});
 }
 
 TEST(ConvertCliBadInput, TruncatedPixelData) {
@@ -189,7 +195,7 @@ TEST(ConvertCliBadInput, SeveralSeriesInOneFolder) {
 TEST(ConvertCliBadInput, NonPetSeriesGivenAsPet) {
   test::TempDir tmp;
   auto r = run_fratmae("convert --pet-dicom " + quote(sts002_ct()) + " --out " + quote(tmp / "out"));
-  expect_clean_failure(r, tmp / "out", {"image", "Modality CT, not PT", "--ct-dicom"});
+  expect_clean_failure(r, tmp / "out", {"image", "Modality CT, not PT", "give it as --ct"});
 }
 
 TEST(ConvertCliBadInput, MissingSuvTag) {
@@ -236,4 +242,102 @@ TEST(ConvertCliBadInput, InputsAreNeverModified) {
     ++files;
   }
   EXPECT_EQ(files, 48u);
+}
+
+// One way to name inputs (issue: `convert --ct DIR` said "give an image file" and --pet FILE.dcm
+// took any DICOM file as an SUV image): --pet and --ct take a DICOM folder, one file of the
+// series, or an image file, told apart by what is there.
+TEST(ConvertCli, PetAndCtTakeAFolderOrAFileOfTheSeries) {
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --pet " + quote(sts002_pet()) + " --ct " + quote(sts002_ct()) + " --out " + quote(tmp / "dirs"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "dirs/CTres.nii.gz"));
+  // One slice of each series stands for its series: the whole series is read and the PET is in SUV.
+  r = run_fratmae("convert --pet " + quote(first_file(sts002_pet())) + " --ct " + quote(first_file(sts002_ct())) +
+                  " --out " + quote(tmp / "files"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream f(tmp / "files/study.json");
+  const auto study = nlohmann::json::parse(f);
+  EXPECT_EQ(study["pet"]["source"], "dicom");
+  EXPECT_EQ(study["pet"]["num_slices"], 48);
+  EXPECT_EQ(study["ct"]["source"], "dicom");
+  const Volume a = io::read_image(tmp / "dirs/SUV.nii.gz"), b = io::read_image(tmp / "files/SUV.nii.gz");
+  EXPECT_TRUE(at::equal(a.data, b.data));
+}
+
+TEST(ConvertCliBadInput, ADicomFileOfAnotherKindIsNotAPetImage) {
+  test::TempDir tmp;
+  const fs::path rtstruct = test::data_dir() / "real/mirp_sts_001_wholebody_fdg_pet/rtstruct/1-1.dcm";
+  auto r = run_fratmae("convert --pet " + quote(rtstruct) + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"1-1.dcm", "is an RTSTRUCT (contours), not a PET image"});
+  r = run_fratmae("convert --pet " + quote(first_file(sts002_ct())) + " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"is a CT image, not a PET image", "give it as --ct"});
+  r = run_fratmae("convert --pet " + quote(first_file(sts002_pet())) + " --ct " + quote(first_file(sts002_pet())) +
+                  " --out " + quote(tmp / "out"));
+  expect_clean_failure(r, tmp / "out", {"is a PET image, not a CT image", "give it as --pet"});
+  // The QIN DICOM SEG (in ../shared when it is beside the checkout).
+  const fs::path seg = test::shared_data_dir() / "mirp_qin_headneck_01_0139/seg/mask.dcm";
+  if (fs::exists(seg)) {
+    r = run_fratmae("convert --pet " + quote(seg) + " --out " + quote(tmp / "out"));
+    expect_clean_failure(r, tmp / "out", {"mask.dcm", "is a DICOM SEG (segmentation), not a PET image"});
+  }
+}
+
+// `convert --overwrite` of a PET-only study into a former PET/CT folder used to keep the old CT.
+TEST(ConvertCli, OverwriteRemovesTheFilesOfTheFormerStudy) {
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --pet " + quote(sts002_pet()) + " --ct " + quote(sts002_ct()) + " --out " + quote(tmp / "s"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ofstream(tmp / "s/notes.txt") << "mine";
+  r = run_fratmae("convert --pet " + quote(sts002_pet()) + " --out " + quote(tmp / "s") + " --overwrite");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "s/SUV.nii.gz"));
+  EXPECT_FALSE(fs::exists(tmp / "s/CT.nii.gz"));
+  EXPECT_FALSE(fs::exists(tmp / "s/CTres.nii.gz"));
+  EXPECT_TRUE(fs::exists(tmp / "s/notes.txt")) << "files fratmae did not write are left alone";
+}
+
+namespace {
+size_t hidden_temporaries(const fs::path& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec))
+    n += e.path().filename().string().rfind(".fratmae-tmp-", 0) == 0;
+  return n;
+}
+
+// Starts `args`, interrupts it with SIGINT as soon as a temporary file shows under `watch` (or
+// after `wait_s`), and returns its wait status; `seen`: whether a temporary file was there.
+int interrupt_when_writing(const std::string& args, const fs::path& watch, double wait_s, bool* seen = nullptr) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + std::string(FRATMAE_BINARY) + " " + args + " > /dev/null 2>&1").c_str(),
+          nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  int status = 0;
+  while (hidden_temporaries(watch) == 0 && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;  // finished before we looked
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (seen) *seen = hidden_temporaries(watch) > 0;
+  kill(pid, SIGINT);
+  waitpid(pid, &status, 0);
+  return status;
+}
+}  // namespace
+
+// Ctrl-C during `phantom` or `convert` used to leave hidden .fratmae-tmp-* files (6 MB).
+TEST(ConvertCli, InterruptedCommandsLeaveNoTemporaryFiles) {
+  test::TempDir tmp;
+  bool seen = false;
+  int status = interrupt_when_writing("phantom --cases 40 --out " + quote(tmp / "ph"), tmp / "ph", 60, &seen);
+  EXPECT_TRUE(seen) << "the interrupt came while a file was being written";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status;
+  EXPECT_EQ(hidden_temporaries(tmp / "ph"), 0u);
+  status = interrupt_when_writing("convert --pet " + quote(sts001()) + " --out " + quote(tmp / "cv"), tmp / "cv", 60);
+  EXPECT_EQ(hidden_temporaries(tmp / "cv"), 0u);
+  EXPECT_FALSE(fs::exists(tmp / "cv/SUV.nii.gz") && !fs::exists(tmp / "cv/study.json")) << "all or nothing";
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "train/checkpoint.h"
+#include "train/run_folder.h"
 #include "test_util.h"
 
 using namespace fratmae;
@@ -97,4 +98,45 @@ TEST(PretrainCli, TrainsResumesAndExports) {
   r = run_fratmae("pretrain --cache /no/such/cache --out " + quote(tmp / "x") + " --preset tiny");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("/no/such/cache"), std::string::npos) << r.output;
+}
+
+// A start that fails before its first step (here: a batch the cohort cannot fill) leaves its
+// config.json behind; the corrected command must still be accepted (issue: the folder was locked,
+// and --resume was refused as "different settings").
+TEST(PretrainCli, AFailedStartDoesNotLockTheRunFolder) {
+  test::TempDir tmp;
+  auto cmd = [&](const std::string& run, const std::string& extra) {
+    return "-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / run) +
+           " --preset tiny --steps 2 --workers 1 " + extra;
+  };
+  auto r = run_fratmae(cmd("run", "--batch 8"));  // 4 cases
+  ASSERT_NE(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(tmp / "run/config.json")) << "the failed start is expected to leave its settings";
+  r = run_fratmae(cmd("run", "--batch 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_lines(tmp / "run/metrics.jsonl"), 2u);
+  // The same with --resume after a failed start: it starts afresh.
+  r = run_fratmae(cmd("run2", "--batch 8"));
+  ASSERT_NE(r.exit_code, 0) << r.output;
+  r = run_fratmae(cmd("run2", "--batch 2 --resume"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_lines(tmp / "run2/metrics.jsonl"), 2u);
+}
+
+// A resume without --steps/--epochs keeps the run's own length (it used to fall back to the
+// default 30 epochs), and a refused resume says which setting differs.
+TEST(PretrainCli, AResumeKeepsTheRunLengthAndNamesADifferentSetting) {
+  test::TempDir tmp;
+  const std::string base = "-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
+                           " --preset tiny --workers 1";
+  auto r = run_fratmae(base + " --batch 2 --steps 4 --stop-after 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae(base + " --batch 1 --resume");
+  ASSERT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("train.batch: 2 in the run, 1 now"), std::string::npos) << r.output;
+  r = run_fratmae(base + " --batch 2 --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_lines(tmp / "run/metrics.jsonl"), 4u);
+  EXPECT_NE(train::started_run_config(tmp / "run"), std::nullopt);
+  EXPECT_EQ(train::started_run_config(tmp / "run")->at("train").at("steps"), 4);
 }

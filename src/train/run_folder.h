@@ -1,0 +1,40 @@
+// The folder of a training run (pretrain, finetune): a fresh start, a start again after one that
+// failed before it trained, or a resume that must continue the same run.
+//
+// A run has *started* once it has written a metrics line or a checkpoint. A config.json without
+// either is what a start leaves when it fails after writing it (a batch that cannot be filled, a
+// device that is not there): the next start replaces it instead of refusing the folder.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fratmae::train {
+
+/// The configuration of the run in `run` if it has started (see above); nullopt when the folder
+/// holds no config.json or only that of a failed start. A config.json that is not JSON is an
+/// error naming it.
+std::optional<nlohmann::json> started_run_config(const std::filesystem::path& run);
+
+/// The differences between two resolved configurations as "key.path: OLD in the run, NEW now",
+/// leaves compared one by one (arrays and values as a whole), at most `limit` of them (then
+/// "..."). Keys of `ignored` (top-level or "section.key") are left out.
+std::vector<std::string> config_differences(const nlohmann::json& old_config, const nlohmann::json& new_config,
+                                            const std::vector<std::string>& ignored, size_t limit = 6);
+
+/// Checks that a run may start or resume in `run` with the configuration `resolved`; throws
+/// FileError naming the folder (or its config.json) and what to do:
+/// - a started run and no `resume`: "already holds a run (N metrics lines, newest checkpoint
+///   ...); pass --resume or choose another --out";
+/// - `resume` and no config.json at all: "holds no run to resume";
+/// - `resume` of a started run whose settings differ (outside `ignored`): names each difference.
+/// `resume` of a failed start starts it afresh (logged). `command` names the subcommand in messages.
+void check_run_folder(const std::filesystem::path& run, const std::optional<nlohmann::json>& started,
+                      const nlohmann::json& resolved, bool resume, const std::vector<std::string>& ignored,
+                      const std::string& command);
+
+}  // namespace fratmae::train
