@@ -14,6 +14,7 @@ packages=(
   libgloo-dev                  # c10d's Gloo backend
   nlohmann-json3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
+  libssl-dev                   # SHA-256 of weights and inputs (provenance)
   python3-torch                # the PyTorch reference (bench/reference): parity test, benchmarks
 )
 

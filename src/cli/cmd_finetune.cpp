@@ -52,6 +52,10 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max")
       ->check(CLI::IsMember({"mean", "max", "mean-max"}))
       ->capture_default_str();
+  sub->add_option("--modalities", c.modalities,
+                  "the encoders the head reads: petct (both), pet (PET only: studies without a CT), ct")
+      ->check(CLI::IsMember({"petct", "pet", "ct"}))
+      ->capture_default_str();
   sub->add_option("--lesion-prob", c.lesion_prob, "share of seg crops around a lesion voxel")->capture_default_str();
   sub->add_flag("--lesion-centred", c.lesion_centred,
                 "put that lesion voxel at the crop's centre (nnU-Net's way) instead of anywhere in the crop");
@@ -69,7 +73,7 @@ void add_finetune(CLI::App& app) {
     for (int i = 0; i < 3; ++i) a->cfg.input[static_cast<size_t>(i)] = a->input[static_cast<size_t>(i)];
     install_stop_signals();
     const train::FinetuneResult r = train::finetune(a->cfg, a->resume);
-    spdlog::info("finetune: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,
+    spdlog::info("finetune: steps {}..{} of {}, mean loss {:.4f} over the first tenth -> {:.4f} over the last; run in {}", r.start_step, r.steps_done,
                  r.total_steps, r.first_loss, r.last_loss, a->cfg.out);
     if (r.interrupted) std::exit(128 + train::stop_request().load());
   });

@@ -20,8 +20,8 @@ void add_predict(CLI::App& app) {
                   "suvmax41 (41% of SUVmax per hot region)")
       ->check(CLI::IsMember({"suv2.5", "suv4.0", "suvmax41"}))
       ->excludes(model);
-  sub->add_option("--ct", c->ct, "CT: DICOM folder or image file (HU); with --floor optional (finds the body)");
-  sub->add_option("--pet", c->pet, "PET: DICOM folder (converted to SUV) or SUV image file")->required();
+  sub->add_option("--ct", c->ct, "CT: DICOM folder or file, or an image (HU); not needed by a PET-only model or --floor (with them it finds the body)");
+  sub->add_option("--pet", c->pet, "PET: DICOM folder or file (converted to SUV), or an SUV image")->required();
   sub->add_option("-o,--out", c->out, "output folder")->required();
   sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--bf16", c->bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();

@@ -40,7 +40,7 @@ void add_pretrain(CLI::App& app) {
     a->cfg.run_length_given = sub->count("--steps") + sub->count("--epochs") > 0;
     install_stop_signals();
     const train::PretrainResult r = train::pretrain(a->cfg, a->resume);
-    spdlog::info("pretrain: steps {}..{} of {}, loss {:.4f} -> {:.4f}; run in {}", r.start_step, r.steps_done,
+    spdlog::info("pretrain: steps {}..{} of {}, mean loss {:.4f} over the first tenth -> {:.4f} over the last; run in {}", r.start_step, r.steps_done,
                  r.total_steps, r.first_loss, r.last_loss, a->cfg.out);
     if (r.interrupted) std::exit(128 + train::stop_request().load());
   });

@@ -8,6 +8,7 @@
 #include "cli/parse_errors.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "core/provenance.h"
 #include "core/gemm.h"
 #include "core/threads.h"
 #include "core/torch_compat.h"
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
 
   // Ctrl-C or a kill during any command leaves no hidden temporary files behind.
   fratmae::remove_staged_files_on_signal();
+  fratmae::set_command_line(argc, argv);
   try {
     // Fast CPU matrix products where LibTorch's BLAS is the generic one (core/gemm.h);
     // FRATMAE_GEMM=libtorch in the environment keeps LibTorch's own.

@@ -4,6 +4,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/progress.h"
 #include "core/torch_compat.h"
@@ -160,15 +161,18 @@ std::string evaluation_csv(const StageEvaluation& e) {
 
 namespace {
 template <class E>
-void write_both(const fs::path& dir, const E& e) {
+void write_both(const fs::path& dir, const E& e, const json& model) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  write_file_atomic(dir / "metrics.json", evaluation_json(e).dump(2) + "\n");
+  json j = evaluation_json(e);
+  j["provenance"] = provenance();
+  if (!model.is_null()) j["model"] = model;
+  write_file_atomic(dir / "metrics.json", j.dump(2) + "\n");
   write_file_atomic(dir / "cases.csv", evaluation_csv(e));
 }
 }  // namespace
 
-void write_evaluation(const fs::path& dir, const SegEvaluation& e) { write_both(dir, e); }
-void write_evaluation(const fs::path& dir, const StageEvaluation& e) { write_both(dir, e); }
+void write_evaluation(const fs::path& dir, const SegEvaluation& e, const json& model) { write_both(dir, e, model); }
+void write_evaluation(const fs::path& dir, const StageEvaluation& e, const json& model) { write_both(dir, e, model); }
 
 }  // namespace fratmae::infer

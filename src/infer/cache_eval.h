@@ -68,7 +68,9 @@ nlohmann::json evaluation_json(const StageEvaluation& e);
 std::string evaluation_csv(const StageEvaluation& e);
 
 /// DIR/metrics.json and DIR/cases.csv, each written atomically.
-void write_evaluation(const std::filesystem::path& dir, const SegEvaluation& e);
-void write_evaluation(const std::filesystem::path& dir, const StageEvaluation& e);
+/// DIR/metrics.json (with provenance and, when given, the model scored: train/checkpoint.h
+/// checkpoint_record) and DIR/cases.csv.
+void write_evaluation(const std::filesystem::path& dir, const SegEvaluation& e, const nlohmann::json& model = nullptr);
+void write_evaluation(const std::filesystem::path& dir, const StageEvaluation& e, const nlohmann::json& model = nullptr);
 
 }  // namespace fratmae::infer

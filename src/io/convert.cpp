@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "fratmae/version.h"
@@ -135,6 +136,11 @@ ConvertedStudy convert_study(const ConvertConfig& given) {
   json& study = s.study;
   study["fratmae_version"] = FRATMAE_VERSION;
   study["config"] = cfg.to_json();
+  study["provenance"] = provenance();
+  study["inputs"] = json::object();
+  for (const auto& [role, path] : {std::pair<const char*, fs::path>{"pet", given.pet.empty() ? given.pet_dicom : given.pet},
+                                   {"ct", given.ct.empty() ? given.ct_dicom : given.ct}})
+    if (!path.empty()) study["inputs"][role] = input_record(path);
   std::string pet_frame;
 
   // ---- PET -> SUVbw

@@ -88,9 +88,12 @@ data::CaseMeta meta_from_study_json(const fs::path& path, const std::string& id)
 std::string file_stamp(const fs::path& p) {
   if (p.empty()) return "-";
   std::error_code ec;
-  const auto size = fs::file_size(p, ec);
+  const auto size_or_error = fs::file_size(p, ec);
+  const auto size = ec ? 0 : size_or_error;
   const auto time = fs::last_write_time(p, ec).time_since_epoch().count();
-  return p.string() + "|" + std::to_string(ec ? 0 : size) + "|" + std::to_string(time);
+  // The file, not its spelling: `ph`, `./ph` and `ph/` name the same case.
+  const fs::path canon = fs::weakly_canonical(p, ec);
+  return (ec ? p.lexically_normal() : canon).string() + "|" + std::to_string(size) + "|" + std::to_string(time);
 }
 
 std::string hash_hex(const std::string& text) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "eval/bootstrap.h"
@@ -93,7 +94,9 @@ json evaluate_folders(const EvaluateConfig& cfg) {
   bo.samples = cfg.bootstrap;
   bo.seed = cfg.seed;
   e.summary = infer::summarize_segmentation(e.cases, bo);
-  const json result = infer::evaluation_json(e);
+  json result = infer::evaluation_json(e);
+  result["provenance"] = provenance();
+  result["inputs"] = {{"pred", input_record(cfg.pred)}, {"truth", input_record(cfg.truth)}};
   out.write_text("metrics.json", result.dump(2) + "\n");
   out.write_text("cases.csv", infer::evaluation_csv(e));
   out.commit();

@@ -205,7 +205,36 @@ Volume read_labels(const fs::path& path) {
   return f;
 }
 
-void write_image(const Volume& v, const fs::path& path) {
+namespace {
+// NIfTI-1's `descrip`: 80 bytes at offset 148 of the 348-byte header (NUL-terminated, so 79
+// characters). The file (gzip or not; gzopen reads both) is read whole, patched and rewritten.
+void set_nifti_description(const fs::path& path, const std::string& text) {
+  std::string bytes;
+  {
+    gzFile in = gzopen(path.c_str(), "rb");
+    if (!in) throw FileError(path, "cannot reopen to set its description");
+    char buf[1 << 16];
+    int n;
+    while ((n = gzread(in, buf, sizeof buf)) > 0) bytes.append(buf, static_cast<size_t>(n));
+    gzclose(in);
+    if (n < 0) throw FileError(path, "cannot read back to set its description");
+  }
+  int32_t header_size = 0;
+  if (bytes.size() >= 348) std::memcpy(&header_size, bytes.data(), 4);
+  if (header_size != 348) throw FileError(path, "is not a NIfTI-1 file (header size " + std::to_string(header_size) + ")");
+  std::memset(&bytes[148], 0, 80);
+  std::memcpy(&bytes[148], text.data(), std::min<size_t>(text.size(), 79));
+  const bool gz = path.extension() == ".gz";
+  gzFile out = gzopen(path.c_str(), gz ? "wb6" : "wbT");  // T: plain, no gzip wrapper
+  if (!out || gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size())) {
+    if (out) gzclose(out);
+    throw FileError(path, "cannot write (disk full or no permission?)");
+  }
+  if (gzclose(out) != Z_OK) throw FileError(path, "cannot write (disk full or no permission?)");
+}
+}  // namespace
+
+void write_image(const Volume& v, const fs::path& path, const std::string& description) {
   v.check(path.string());
   if (!is_image_file(path))
     throw FileError(path, "unknown image format; use .nii.gz, .nii, .nrrd or .mha");
@@ -213,6 +242,10 @@ void write_image(const Volume& v, const fs::path& path) {
     auto write = [&](auto img) {
       using ImageType = typename decltype(img)::ObjectType;
       auto writer = itk::ImageFileWriter<ImageType>::New();
+      // NRRD and MetaImage keep the dictionary's entries; ITK's NIfTI writer does not write
+      // `descrip` (set below).
+      if (!description.empty())
+        itk::EncapsulateMetaData<std::string>(img->GetMetaDataDictionary(), "ITK_FileNotes", description);
       writer->SetFileName(path.string());
       writer->SetInput(img);
       writer->SetUseCompression(true);
@@ -232,6 +265,10 @@ void write_image(const Volume& v, const fs::path& path) {
   } catch (const itk::ExceptionObject& e) {
     throw FileError(path, "cannot write image: " + itk_reason(e));
   }
+  const std::string name = path.filename().string();
+  const bool nifti = name.size() > 4 && (name.substr(name.size() - 4) == ".nii" ||
+                                         (name.size() > 7 && name.substr(name.size() - 7) == ".nii.gz"));
+  if (nifti && !description.empty()) set_nifti_description(path, description);
 }
 
 int64_t count_non_finite(const Volume& v) {

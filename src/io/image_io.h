@@ -18,7 +18,9 @@ Volume read_labels(const std::filesystem::path& path);
 
 /// Write `v` (float32, float64, int16, int32 or uint8 voxels; written in that type). The
 /// format follows the extension. The caller makes this atomic (StagedOutputs).
-void write_image(const Volume& v, const std::filesystem::path& path);
+/// `description` (when not empty) goes into the file's own description: NIfTI's 80-byte
+/// `descrip` (79 characters kept), NRRD/MHA's comment fields.
+void write_image(const Volume& v, const std::filesystem::path& path, const std::string& description = "");
 
 /// True for file names ITK reads as images here (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd).
 bool is_image_file(const std::filesystem::path& path);

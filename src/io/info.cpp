@@ -61,6 +61,7 @@ json describe_series(const DicomSeries& s) {
   j["files"] = s.files.size();
   if (!s.has_pixels) {
     j["kind"] = "dicom-object";
+    j["what"] = modality_in_words(s.modality);
     return j;
   }
   j["kind"] = "dicom-series";
@@ -83,6 +84,24 @@ json describe_series(const DicomSeries& s) {
 
 }  // namespace
 
+namespace {
+// The series and images of `dir`, then those of its sub-folders (sorted, `depth` levels down):
+// a study's parent folder shows the study.
+void describe_folder(const fs::path& dir, int depth, json& out) {
+  for (const DicomSeries& s : scan_dicom_folder(dir)) out.push_back(describe_series(s));
+  std::vector<fs::path> images, folders;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file() && is_image_file(e.path())) images.push_back(e.path());
+    if (e.is_directory() && e.path().filename().string().rfind('.', 0) != 0) folders.push_back(e.path());
+  }
+  std::sort(images.begin(), images.end());
+  std::sort(folders.begin(), folders.end());
+  for (const fs::path& p : images) out.push_back(describe_file(p));
+  if (depth > 0)
+    for (const fs::path& f : folders) describe_folder(f, depth - 1, out);
+}
+}  // namespace
+
 json describe(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw FileError(path, "no such file or folder");
@@ -91,14 +110,9 @@ json describe(const fs::path& path) {
     out.push_back(describe_file(path));
     return out;
   }
-  for (const DicomSeries& s : scan_dicom_folder(path)) out.push_back(describe_series(s));
-  std::vector<fs::path> images;
-  for (const auto& e : fs::directory_iterator(path))
-    if (e.is_regular_file() && is_image_file(e.path())) images.push_back(e.path());
-  std::sort(images.begin(), images.end());
-  for (const fs::path& p : images) out.push_back(describe_file(p));
+  describe_folder(path, 4, out);
   if (out.empty())
-    throw FileError(path, "holds no DICOM series and no image files (.nii.gz, .nrrd, .mha)");
+    throw FileError(path, "holds no DICOM series and no image files (.nii.gz, .nrrd, .mha), nor do its sub-folders");
   return out;
 }
 
@@ -114,7 +128,7 @@ std::string format_description(const json& d) {
         << ")";
     s << "\n";
     if (e["kind"] == "dicom-object") {
-      s << "  (no pixel data)\n";
+      s << "  " << e.value("what", std::string("a DICOM object")) << ", not an image series\n";
       continue;
     }
     auto triple = [](const json& a) {

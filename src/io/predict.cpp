@@ -8,9 +8,11 @@
 #include <fstream>
 #include <optional>
 
+#include "core/device.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/provenance.h"
 #include "core/torch_compat.h"
 #include "data/crops.h"
 #include "data/normalize.h"
@@ -23,6 +25,7 @@
 #include "train/finetuner.h"
 #include "viz/mip.h"
 #include "viz/png.h"
+#include "fratmae/version.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -38,9 +41,8 @@ void PredictConfig::validate() const {
       throw Error("predict: unknown --floor '" + floor + "' (suv2.5, suv4.0, suvmax41)");
   }
   if (pet.empty()) throw Error("predict: --pet is required");
-  if (ct.empty() && floor.empty()) throw Error("predict: both --ct and --pet are required (the model reads both)");
   if (out.empty()) throw Error("predict: --out FOLDER is required");
-  if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("predict: --device must be cpu or cuda[:N]");
+  check_device(device, "predict");
   if (!(overlap < 1)) throw Error("predict: --overlap must lie in [0, 1)");
   if (batch < 1) throw Error("predict: --batch must be at least 1");
 }
@@ -64,14 +66,22 @@ namespace {
 
 // SEG.nii.gz, lesions.json and mip.png of a canonical mask on the study's PET grid.
 void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const ConvertedStudy& study, const Volume& suv_c,
-                        const Volume* ct_c, const std::array<double, 3>& spacing, json& record) {
+                        const Volume* ct_c, const std::array<double, 3>& spacing, json& record,
+                        const std::string& description) {
   const Volume mask = from_canonical(mask_c, study.suv.geom);
   const eval::LesionSummary lesions = eval::lesion_statistics(mask, study.suv);
-  write_image(mask, out.stage("SEG.nii.gz"));
+  write_image(mask, out.stage("SEG.nii.gz"), description);
   json lj = lesions.to_json();
   lj["units"] = {{"volume", "mL"}, {"suv", "g/mL (SUVbw)"}, {"centroid", "mm, LPS (ITK/DICOM patient coordinates)"}};
   out.write_text("lesions.json", lj.dump(2) + "\n");
-  const at::Tensor pic = viz::render_mip(suv_c.data, ct_c ? ct_c->data : at::Tensor(), mask_c, {spacing[1], spacing[2]});
+  // 2 mm per pixel for a whole body (about 1,000 pixels head to feet); finer for a smaller field
+  // of view, so that its longer side still gets at least 600 pixels.
+  viz::MipOptions mo;
+  const double extent_mm = std::max(static_cast<double>(suv_c.data.size(1)) * spacing[1],
+                                    static_cast<double>(suv_c.data.size(2)) * spacing[2]);
+  mo.mm_per_pixel = std::min(2.0, extent_mm / 600.0);
+  const at::Tensor pic =
+      viz::render_mip(suv_c.data, ct_c ? ct_c->data : at::Tensor(), mask_c, {spacing[1], spacing[2]}, mo);
   viz::write_png(out.stage("mip.png"), pic);
   record["lesions"] = lesions.count();
   record["mtv_ml"] = lesions.mtv_ml;
@@ -79,9 +89,27 @@ void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const Conv
   spdlog::info("predict: {} lesion(s), MTV {:.1f} mL, TLG {:.1f}", lesions.count(), lesions.mtv_ml, lesions.tlg);
 }
 
+// Shortest head-to-feet extent taken as a whole-body scan for staging (mm).
+constexpr double kWholeBodyMinMm = 600.0;
+
 // Every file a prediction may write (a segmentation or a staging model, a floor).
 constexpr const char* kPredictionFiles[] = {"SEG.nii.gz", "probability.nii.gz", "lesions.json", "mip.png",
                                             "prediction.json", "stage.json"};
+
+// The SEG's own description (NIfTI keeps 79 characters): what made it.
+std::string model_description(const json& source) {
+  const std::string run = fs::path(source.value("run", std::string())).filename().string();
+  const std::string sha = source.value("weights_sha256", std::string());
+  std::string d = std::string("fratmae ") + FRATMAE_VERSION + " step " + std::to_string(source.value("step", int64_t{-1})) +
+                  (sha.empty() ? "" : " sha256:" + sha.substr(0, 12)) + " " + run;
+  return d.substr(0, 79);
+}
+
+json input_records(const PredictConfig& cfg) {
+  json j = {{"pet", input_record(cfg.pet)}};
+  if (!cfg.ct.empty()) j["ct"] = input_record(cfg.ct);
+  return j;
+}
 
 ConvertedStudy read_study(const PredictConfig& cfg) {
   ConvertConfig cc;  // a folder, a DICOM file or an image each (ConvertConfig::resolved)
@@ -105,13 +133,14 @@ json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_poi
   if (study.ct_res) ct_c = to_canonical(*study.ct_res);
   const at::Tensor body = ct_c ? eval::body_mask(ct_c->data) : at::Tensor();
   const at::Tensor mask = eval::floor_segmentation(cfg.floor, suv_c.data, body);
-  json record = {{"floor", cfg.floor},
+  json record = {{"provenance", provenance()},
+                 {"floor", cfg.floor},
                  {"task", "seg"},
-                 {"pet", cfg.pet.string()},
-                 {"ct", cfg.ct.string()},
+                 {"inputs", input_records(cfg)},
                  {"body", ct_c ? "CT >= -500 HU, air around the patient removed" : "whole volume (no CT given)"},
                  {"grid", {{"size", study.suv.geom.size}, {"spacing_mm", study.suv.geom.spacing}}}};
-  write_segmentation(out, mask, study, suv_c, ct_c ? &*ct_c : nullptr, canonical_spacing(suv_c.geom), record);
+  write_segmentation(out, mask, study, suv_c, ct_c ? &*ct_c : nullptr, canonical_spacing(suv_c.geom), record,
+                     std::string("fratmae ") + FRATMAE_VERSION + " floor " + cfg.floor);
   record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   record["peak_rss_mib"] = peak_rss_mib();
   out.write_text("prediction.json", record.dump(2) + "\n");
@@ -129,22 +158,31 @@ json predict_study(const PredictConfig& cfg) {
   const json& rc = dm.run_config;
   const data::CacheSettings trained_on = data::CacheSettings::from_json(rc.at("cache").at("settings"));
   const data::NormalizeConfig& norm = trained_on.normalize;
+  if (cfg.ct.empty() && dm.modalities != "pet")
+    throw FileError(cfg.model, std::string("was fine-tuned on ") + (dm.modalities == "ct" ? "CT" : "PET and CT") +
+                                   " (--modalities " + dm.modalities + "): give --ct" +
+                                   (dm.modalities == "petct" ? ", or use a PET-only model (finetune --modalities pet)" : ""));
 
   StagedOutputs out(cfg.out, cfg.overwrite);
   for (const char* name : kPredictionFiles) out.remove_stale(name);  // of an earlier prediction
   out.protect_input(cfg.pet);
-  out.protect_input(cfg.ct);
+  if (!cfg.ct.empty()) out.protect_input(cfg.ct);
   const ConvertedStudy study = read_study(cfg);
-  const Volume suv_c = to_canonical(study.suv), ct_c = to_canonical(*study.ct_res);
+  const Volume suv_c = to_canonical(study.suv);
+  std::optional<Volume> ct_c;
+  if (study.ct_res) ct_c = to_canonical(*study.ct_res);
+  // Without a CT (a PET-only model) the network's CT input is air; it does not read it.
+  const at::Tensor ct_hu = ct_c ? ct_c->data : at::full_like(suv_c.data, -1024.0);
   const auto spacing = canonical_spacing(suv_c.geom);
   const at::Tensor pet_n = data::dequantize_int16(data::quantize_int16(data::normalize_pet(suv_c.data, norm)));
-  const at::Tensor ct_n = data::dequantize_int16(data::quantize_int16(data::normalize_ct(ct_c.data, norm)));
+  const at::Tensor ct_n = data::dequantize_int16(data::quantize_int16(data::normalize_ct(ct_hu, norm)));
   const torch::Device device(cfg.device);
 
-  json record = {{"model", cfg.model.string()},
+  json record = {{"provenance", provenance()},
+                 {"model", dm.source},
                  {"task", dm.task},
-                 {"pet", cfg.pet.string()},
-                 {"ct", cfg.ct.string()},
+                 {"modalities", dm.modalities},
+                 {"inputs", input_records(cfg)},
                  {"grid", {{"size", study.suv.geom.size}, {"spacing_mm", study.suv.geom.spacing}}},
                  {"device", cfg.device}};
   if (dm.task == "seg") {
@@ -164,7 +202,9 @@ json predict_study(const PredictConfig& cfg) {
     sw.flip_tta = cfg.tta;
     sw.keep_probability = cfg.probability;
     sw.window = dm.seg->cfg.input;
-    sw.body_only = tr.value("body_only", false);
+    sw.body_only = tr.value("body_only", false) && ct_c.has_value();  // the body is found on the CT
+    if (tr.value("body_only", false) && !ct_c)
+      spdlog::info("predict: no CT, so windows cover the whole PET volume (not only the body's box)");
     sw.body_level = data::normalize_ct(at::full({1}, -500.0), norm).item<double>();
     const int64_t n = infer::count_windows(ct_n, sw);
     Progress progress("predict", n, "windows");
@@ -178,11 +218,12 @@ json predict_study(const PredictConfig& cfg) {
                                 {"tta", sw.flip_tta},
                                 {"body_only", sw.body_only},
                                 {"window", sw.window}};
-    write_segmentation(out, r.mask, study, suv_c, &ct_c, spacing, record);
+    write_segmentation(out, r.mask, study, suv_c, ct_c ? &*ct_c : nullptr, spacing, record,
+                       model_description(dm.source));
   } else {
     // The central whole-body stack, made as the cache makes it (normalise, resize).
     const std::array<int64_t, 3> wb = trained_on.size;
-    const at::Tensor ct_wb = data::dequantize_int16(data::quantize_int16(data::resize_image(data::normalize_ct(ct_c.data, norm), wb)));
+    const at::Tensor ct_wb = data::dequantize_int16(data::quantize_int16(data::resize_image(data::normalize_ct(ct_hu, norm), wb)));
     const at::Tensor pet_wb = data::dequantize_int16(data::quantize_int16(data::resize_image(data::normalize_pet(suv_c.data, norm), wb)));
     data::CropConfig crop;
     crop.kind = rc.value("stack", std::string("coronal")) == "axial" ? data::CropKind::kAxial : data::CropKind::kCoronal;
@@ -204,8 +245,18 @@ json predict_study(const PredictConfig& cfg) {
                  .cpu();
     }
     const double p_adv = prob[0][1].item<double>();
-    const json sj = {{"probabilities", {{"early (I-II)", 1.0 - p_adv}, {"advanced (III-IV)", p_adv}}},
-                     {"prediction", p_adv > 0.5 ? "advanced (III-IV)" : "early (I-II)"}};
+    json sj = {{"probabilities", {{"early (I-II)", 1.0 - p_adv}, {"advanced (III-IV)", p_adv}}},
+               {"prediction", p_adv > 0.5 ? "advanced (III-IV)" : "early (I-II)"}};
+    // Staging reads disease on both sides of the diaphragm from a whole-body scan (skull base to
+    // thighs, about a metre); a shorter field of view is stretched onto the model's grid.
+    const double length_mm = static_cast<double>(suv_c.data.size(2)) * spacing[2];
+    if (length_mm < kWholeBodyMinMm) {
+      const std::string w = "the PET covers " + std::to_string(static_cast<int>(std::lround(length_mm))) +
+                            " mm head to feet, not a whole body (the staging model was trained on whole-body "
+                            "scans): its stage is not meaningful for a partial field of view";
+      spdlog::warn("predict: {}", w);
+      sj["warning"] = w;
+    }
     out.write_text("stage.json", sj.dump(2) + "\n");
     record["stage"] = sj;
     spdlog::info("predict: {} (p advanced = {:.3f})", sj["prediction"].get<std::string>(), p_adv);

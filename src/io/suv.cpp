@@ -96,6 +96,9 @@ SuvResult compute_suv(const PetHeader& h) {
   if (units == "GML") {
     r.suvbw_factor = 1.0;
     r.method = "Units GML: values are already SUVbw";
+    // SUL = SUVbw x LBM / weight, when weight, height and sex are there.
+    if (h.patient_weight_kg && *h.patient_weight_kg > 0)
+      if (const std::optional<double> lbm = lean_body_mass_kg(h)) r.sul_factor = *lbm / *h.patient_weight_kg;
     return r;
   }
   if (units != "BQML" && units != "CNTS")

@@ -99,16 +99,35 @@ std::array<int64_t, 4> skip_layers(int64_t depth) {
   return l;
 }
 
-SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes) : cfg(c) {
+void check_modalities(const std::string& m) {
+  if (m != "petct" && m != "pet" && m != "ct")
+    throw Error("modalities must be petct, pet or ct, not '" + m + "'");
+}
+
+namespace {
+int64_t modality_count(const std::string& m) { return m == "petct" ? 2 : 1; }
+
+// The inputs a network uses, in [PET | CT] order (PET first, as the features).
+std::vector<torch::Tensor> used(const std::string& m, const torch::Tensor& pet, const torch::Tensor& ct) {
+  std::vector<torch::Tensor> v;
+  if (m != "ct") v.push_back(pet);
+  if (m != "pet") v.push_back(ct);
+  return v;
+}
+}  // namespace
+
+SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes, std::string m)
+    : cfg(c), modalities(std::move(m)) {
   cfg.validate();
+  check_modalities(modalities);
   levels = log2_exact(cfg.patch);
   if (feature_size < 1 || classes < 2) throw Error("segmentation network: feature_size >= 1 and classes >= 2 needed");
   const auto g = cfg.grid();
-  pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  const int64_t C2 = 2 * cfg.encoder.dim;
+  if (modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  const int64_t C2 = modality_count(modalities) * cfg.encoder.dim;
   auto ch = [&](int64_t l) { return feature_size << l; };
-  input_block = register_module("input_block", ConvBlock(2, ch(0)));
+  input_block = register_module("input_block", ConvBlock(modality_count(modalities), ch(0)));
   skip_projections = register_module("skip_projections", nn::ModuleList());
   for (int64_t l = levels - 1; l >= 1; --l) skip_projections->push_back(UpProject(C2, ch(l), levels - l));
   up_blocks = register_module("up_blocks", nn::ModuleList());
@@ -124,17 +143,25 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_s
 
 torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
   const auto g = cfg.grid();
-  const EncoderOutput ep = pet_encoder->forward(pet), ec = ct_encoder->forward(ct);
+  std::vector<EncoderOutput> enc;  // [PET | CT], the used ones
+  if (pet_encoder) enc.push_back(pet_encoder->forward(pet));
+  if (ct_encoder) enc.push_back(ct_encoder->forward(ct));
   const auto layers = skip_layers(cfg.encoder.depth);
-  auto features = [&](int64_t layer) {  // [PET | CT] hidden state of a block, (B, 2C, grid)
-    return tokens_to_grid(torch::cat({ep.hidden[static_cast<size_t>(layer)], ec.hidden[static_cast<size_t>(layer)]}, 2), g);
+  auto features = [&](int64_t layer) {  // [PET | CT] hidden state of a block, (B, 2C or C, grid)
+    std::vector<torch::Tensor> h;
+    for (const EncoderOutput& e : enc) h.push_back(e.hidden[static_cast<size_t>(layer)]);
+    return tokens_to_grid(torch::cat(h, 2), g);
   };
-  torch::Tensor x = tokens_to_grid(torch::cat({ep.latent, ec.latent}, 2), g);  // bottleneck
+  std::vector<torch::Tensor> latent;
+  for (const EncoderOutput& e : enc) latent.push_back(e.latent);
+  torch::Tensor x = tokens_to_grid(torch::cat(latent, 2), g);  // bottleneck
   for (int64_t l = levels - 1; l >= 0; --l) {
     const size_t up_index = static_cast<size_t>(levels - 1 - l);
     torch::Tensor skip;
     if (l == 0) {
-      skip = input_block->forward(torch::cat({ct, pet}, 1));
+      std::vector<torch::Tensor> in = used(modalities, pet, ct);  // [CT, PET] with both
+      if (in.size() == 2) std::swap(in[0], in[1]);
+      skip = input_block->forward(torch::cat(in, 1));
     } else {
       const int64_t j = levels - l;  // 1 = the deepest skip
       skip = skip_projections[up_index]->as<UpProject>()->forward(features(layers[static_cast<size_t>(3 - j)]));
@@ -149,28 +176,32 @@ torch::Tensor SegmentationNetImpl::foreground_probability(const torch::Tensor& c
   return torch::softmax(logits, 1).select(1, logits.size(1) - 1);
 }
 
-StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t classes, double dropout, std::string p)
-    : cfg(c), pool(std::move(p)) {
+StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t classes, double dropout, std::string p,
+                               std::string m)
+    : cfg(c), pool(std::move(p)), modalities(std::move(m)) {
   cfg.validate();
+  check_modalities(modalities);
   if (pool != "mean" && pool != "max" && pool != "mean-max")
     throw Error("staging network: pooling must be mean, max or mean-max, not '" + pool + "'");
   const auto g = cfg.grid();
-  pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  const int64_t C2 = (pool == "mean-max" ? 4 : 2) * cfg.encoder.dim;
+  if (modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  const int64_t C2 = (pool == "mean-max" ? 2 : 1) * modality_count(modalities) * cfg.encoder.dim;
   mlp = register_module("mlp", nn::Sequential(nn::LayerNorm(nn::LayerNormOptions({C2})), nn::Linear(C2, hidden),
                                               nn::GELU(), nn::Dropout(dropout), nn::Linear(hidden, classes)));
 }
 
 torch::Tensor StagingNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
-  const auto p = pet_encoder->forward(pet).latent, c = ct_encoder->forward(ct).latent;  // (B, 1 + L, C)
   auto pooled = [&](const torch::Tensor& t) {  // (B, C) or (B, 2C) for mean-max
     const auto tokens = t.narrow(1, 1, t.size(1) - 1);  // (B, L, C), without the CLS token
     if (pool == "mean") return tokens.mean(1);
     if (pool == "max") return std::get<0>(tokens.max(1));
     return torch::cat({tokens.mean(1), std::get<0>(tokens.max(1))}, 1);
   };
-  return mlp->forward(torch::cat({pooled(p), pooled(c)}, 1));
+  std::vector<torch::Tensor> f;  // [PET | CT], each encoder's output tokens (B, 1 + L, C) pooled
+  if (pet_encoder) f.push_back(pooled(pet_encoder->forward(pet).latent));
+  if (ct_encoder) f.push_back(pooled(ct_encoder->forward(ct).latent));
+  return mlp->forward(torch::cat(f, 1));
 }
 
 }  // namespace fratmae::model

@@ -11,6 +11,8 @@
 //   up l        transposed convolution from level l + 1, concatenated with skip l, conv block
 //   head        1x1x1 convolution to `classes` logits at level 0; its bias starts at the
 //               foreground prior (p = 0.01 per foreground class: lesions are rare)
+// With one modality (`modalities` "pet" or "ct": the paper's PET-only next step, and studies
+// without a CT) only that encoder exists and every [PET | CT] above is that encoder's alone.
 // Conv blocks: two 3x3x3 convolutions with instance norm and leaky ReLU, plus a residual
 // (UNETR's UnetResBlock). With p = 8 (the `tiny` preset) the hidden states used are those of
 // blocks depth * 3/4 and depth * 2/4 (levels 2 and 1).
@@ -53,17 +55,23 @@ TORCH_MODULE(UpBlock);
 /// the bottleneck, for an encoder of `depth` blocks (ViT-B: 2, 5, 8 and 11 = blocks 3, 6, 9, 12).
 std::array<int64_t, 4> skip_layers(int64_t depth);
 
+/// "petct", "pet" or "ct"; anything else is an Error.
+void check_modalities(const std::string& modalities);
+
 struct SegmentationNetImpl : torch::nn::Module {
   /// cfg.input is the window (crop) shape; cfg.patch must be 2, 4, 8 or 16.
-  SegmentationNetImpl(const ModelConfig& cfg, int64_t feature_size = 16, int64_t classes = 2);
-  /// ct, pet: (B, 1, H, W, D) normalised -> logits (B, classes, H, W, D).
+  SegmentationNetImpl(const ModelConfig& cfg, int64_t feature_size = 16, int64_t classes = 2,
+                      std::string modalities = "petct");
+  /// ct, pet: (B, 1, H, W, D) normalised -> logits (B, classes, H, W, D). The modality the
+  /// network does not use may be an undefined tensor.
   torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
   /// Foreground probability (softmax of the last class), (B, H, W, D).
   torch::Tensor foreground_probability(const torch::Tensor& ct, const torch::Tensor& pet);
 
   ModelConfig cfg;
+  std::string modalities;
   int64_t levels;  // n = log2(patch)
-  ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};
+  ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};  // null when not used
   ConvBlock input_block{nullptr};
   torch::nn::ModuleList skip_projections{nullptr};  // levels n-1 .. 1
   torch::nn::ModuleList up_blocks{nullptr};         // levels n-1 .. 0
@@ -80,12 +88,12 @@ TORCH_MODULE(SegmentationNet);
 ///   mean-max  both (B, 4C)
 struct StagingNetImpl : torch::nn::Module {
   StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1,
-                 std::string pool = "mean");
-  /// ct, pet: (B, 1, H, W, D) -> logits (B, classes).
+                 std::string pool = "mean", std::string modalities = "petct");
+  /// ct, pet: (B, 1, H, W, D) -> logits (B, classes); the unused modality may be undefined.
   torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
 
   ModelConfig cfg;
-  std::string pool;
+  std::string pool, modalities;
   ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};
   torch::nn::Sequential mlp{nullptr};
 };

@@ -8,6 +8,7 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "core/provenance.h"
 #include "core/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -129,6 +130,16 @@ CheckpointState load_checkpoint(const fs::path& dir, torch::nn::Module& module, 
 std::map<std::string, at::Tensor> load_checkpoint_weights(const fs::path& dir) {
   verified_state(dir);
   return load_safetensors(dir / "model.safetensors").tensors;
+}
+
+json checkpoint_record(const fs::path& dir) {
+  const json st = json::parse(read_file(dir / "state.json"), nullptr, false);
+  std::error_code ec;
+  const fs::path run = fs::absolute(dir, ec).lexically_normal().parent_path().parent_path();
+  return {{"run", run.string()},
+          {"checkpoint", dir.filename().string()},
+          {"step", st.is_object() ? st.value("step", int64_t{-1}) : int64_t{-1}},
+          {"weights_sha256", sha256_file(dir / "model.safetensors")}};
 }
 
 }  // namespace fratmae::train

@@ -36,6 +36,10 @@ std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::pa
 CheckpointState load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& module,
                                 torch::optim::Optimizer& opt, const nlohmann::json& expected_model);
 
+/// What a checkpoint is, for the provenance of outputs made with it: {"run": the run folder
+/// (absolute), "checkpoint": its folder name, "step", "weights_sha256": of model.safetensors}.
+nlohmann::json checkpoint_record(const std::filesystem::path& checkpoint_dir);
+
 /// The weights only (no verification of the optimizer), e.g. for export and fine-tuning.
 std::map<std::string, at::Tensor> load_checkpoint_weights(const std::filesystem::path& dir);
 

@@ -1,5 +1,7 @@
 #include "train/encoder_init.h"
 
+#include <algorithm>
+
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -54,9 +56,14 @@ void load_pretrained_encoders(torch::nn::Module& net, const PretrainedEncoders& 
     if (is_encoder_weight(q.key())) dest[q.key()] = q.value();
   for (const auto& b : net.named_buffers())
     if (is_encoder_weight(b.key())) dest[b.key()] = b.value();
+  // The encoders the network has (a PET-only network has no ct_encoder.*).
+  auto present = [&](const std::string& name) {
+    const std::string prefix = name.substr(0, name.find('.') + 1);
+    return std::any_of(dest.begin(), dest.end(), [&](const auto& d) { return d.first.rfind(prefix, 0) == 0; });
+  };
   SafetensorsFile src;
   for (const auto& [name, t] : p.weights)
-    if (is_encoder_weight(name)) src.tensors[name] = t;
+    if (is_encoder_weight(name) && present(name)) src.tensors[name] = t;
   load_into(dest, src, "pre-trained encoders from " + p.source, /*strict=*/true);
 }
 

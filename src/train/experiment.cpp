@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "data/cache.h"
@@ -544,6 +545,7 @@ json run_experiment(const ExperimentConfig& cfg) {
       {"floors", floor_keys},
       {"probe", probe_keys},
       {"seconds", seconds},
+      {"provenance", provenance()},
       {"examples", "truth, 41% of SUVmax floor, full-label baseline, baseline (20%), FratMAE (20%)"},
       {"pictures",
        {"pictures/pretrain_loss.svg", "pictures/finetune_curves_seg.svg", "pictures/finetune_curves_stage.svg",

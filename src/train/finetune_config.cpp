@@ -1,5 +1,6 @@
 #include "train/finetune_config.h"
 
+#include "core/device.h"
 #include "core/error.h"
 #include "model/config.h"
 
@@ -27,9 +28,11 @@ void FinetuneConfig::validate() const {
   if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
   if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
   if (pool != "mean" && pool != "max" && pool != "mean-max") throw Error("finetune: --pool must be mean, max or mean-max");
+  if (modalities != "petct" && modalities != "pet" && modalities != "ct")
+    throw Error("finetune: --modalities must be petct, pet or ct");
   if (!(lesion_prob >= 0 && lesion_prob <= 1)) throw Error("finetune: --lesion-prob must lie in [0, 1]");
   if (log_every < 1 || checkpoint_every < 1) throw Error("finetune: --log-every and --checkpoint-every must be >= 1");
-  if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("finetune: --device must be cpu or cuda[:N]");
+  check_device(device, "finetune");
   if (workers < 0) throw Error("finetune: --workers must be >= 0");
   if (!(overlap >= 0 && overlap < 1)) throw Error("finetune: --overlap must lie in [0, 1)");
   if (window_batch < 1 || bootstrap < 1) throw Error("finetune: --window-batch and --bootstrap must be >= 1");
@@ -42,7 +45,7 @@ nlohmann::json FinetuneConfig::to_json() const {
           {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},
           {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
           {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size},
-          {"hidden", hidden}, {"pool", pool}, {"lesion_prob", lesion_prob}, {"lesion_centred", lesion_centred}, {"seed", seed}, {"log_every", log_every},
+          {"hidden", hidden}, {"pool", pool}, {"modalities", modalities}, {"lesion_prob", lesion_prob}, {"lesion_centred", lesion_centred}, {"seed", seed}, {"log_every", log_every},
           {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
           {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},
           {"tta", tta}, {"bootstrap", bootstrap}};

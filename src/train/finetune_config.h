@@ -38,6 +38,7 @@ struct FinetuneConfig {
   int64_t feature_size = 16;      // UNETR decoder width at full resolution
   int64_t hidden = 256;           // staging MLP width
   std::string pool = "mean";      // staging: tokens pooled by mean | max | mean-max (model/unetr.h)
+  std::string modalities = "petct";  // the encoders the head reads: petct | pet | ct (model/unetr.h)
   double lesion_prob = 0.5;       // seg crops around a lesion voxel
   bool lesion_centred = false;    // that voxel at the crop's centre instead of anywhere in it
   uint64_t seed = 0;

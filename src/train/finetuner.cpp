@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <tuple>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "train/checkpoint.h"
 #include "train/encoder_init.h"
 #include "train/pretrainer.h"
+#include "core/provenance.h"
 #include "train/run_folder.h"
 #include "train/run_util.h"
 #include "train/schedule.h"
@@ -34,11 +36,12 @@ using nlohmann::json;
 namespace fratmae::train {
 
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
-                                int64_t hidden, const std::string& pool) {
+                                int64_t hidden, const std::string& pool, const std::string& modalities) {
   DownstreamModel d;
   d.task = task;
-  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size);
-  else if (task == "stage") d.stage = model::StagingNet(mc, hidden, 2, 0.1, pool);
+  d.modalities = modalities;
+  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities);
+  else if (task == "stage") d.stage = model::StagingNet(mc, hidden, 2, 0.1, pool, modalities);
   else throw Error("unknown task '" + task + "' (seg, stage)");
   return d;
 }
@@ -70,6 +73,14 @@ std::array<double, 3> median_spacing(const data::Cache& c, const std::vector<int
 
 }  // namespace
 
+namespace {
+// The model a run's test evaluation scored: its newest checkpoint.
+json model_record(const fs::path& run) {
+  const auto ck = latest_checkpoint(run);
+  return ck ? checkpoint_record(*ck) : json(nullptr);
+}
+}  // namespace
+
 DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   const fs::path cfg_path = run / "config.json";
   std::error_code ec;
@@ -82,8 +93,10 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   if (!ck) throw FileError(run, "has no checkpoint yet");
   const model::ModelConfig mc = model::ModelConfig::from_json(cfg["model"]);
   DownstreamModel d = make_downstream(cfg["task"], mc, cfg["head"].value("feature_size", int64_t{16}),
-                                      cfg["head"].value("hidden", int64_t{256}), cfg["head"].value("pool", std::string("mean")));
+                                      cfg["head"].value("hidden", int64_t{256}), cfg["head"].value("pool", std::string("mean")),
+                                      cfg["head"].value("modalities", std::string("petct")));
   d.run_config = cfg;
+  d.source = checkpoint_record(*ck);
   SafetensorsFile w;
   w.tensors = load_checkpoint_weights(*ck);
   std::map<std::string, at::Tensor> dest;
@@ -148,8 +161,10 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
                 std::to_string(mc.input[1]) + " x " + std::to_string(mc.input[2]) + " does not fit the model (" + e.what() +
                 "); re-run `fratmae preprocess` with --size multiples of " + std::to_string(mc.patch));
   }
-  const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2}}
-                        : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"pool", cfg.pool}, {"classes", 2}};
+  const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2},
+                               {"modalities", cfg.modalities}}
+                        : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"pool", cfg.pool}, {"classes", 2},
+                               {"modalities", cfg.modalities}};
 
   // Split by case; keep the cases the task can use.
   const std::vector<std::string> all_ids = cache->ids();
@@ -169,6 +184,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   // Run folder and resolved configuration.
   json settings = cache->settings().to_json();
   const json resolved = {
+      {"provenance", provenance()},
       {"task", cfg.task},
       {"train", cfg.to_json()},
       {"model", mc.to_json()},
@@ -180,7 +196,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
       {"init", pre ? json{{"source", pre->source}, {"method", pre->config.method}} : json(nullptr)},
       {"split", {{"train", ids_of(*cache, train)}, {"val", ids_of(*cache, val)}, {"test", ids_of(*cache, test)}}}};
   check_run_folder(run, started, resolved, resume,
-                   {"cache", "crop", "head", "init", "stack", "train.steps", "train.epochs", "train.checkpoint_every",
+                   {"provenance", "cache", "crop", "head", "init", "stack", "train.steps", "train.epochs", "train.checkpoint_every",
                     "train.log_every", "train.val_every", "train.workers", "train.out", "train.cache", "train.device",
                     "train.evaluate", "train.overlap", "train.body_only", "train.window_batch", "train.tta",
                     "train.bootstrap"},
@@ -192,7 +208,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
 
   const torch::Device device(cfg.device);
   torch::manual_seed(cfg.seed);
-  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool);
+  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool, cfg.modalities);
   torch::nn::Module& net = dm.module();
   if (pre) load_pretrained_encoders(net, *pre);
   if (cfg.freeze_encoders)
@@ -336,8 +352,6 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
       if (val_now) m.update(validation_scores());
       metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
-      if (result.first_loss == 0) result.first_loss = m["loss"];
-      result.last_loss = m["loss"];
       shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       n_steps = n_samples = 0;
       interval_start = now;
@@ -353,18 +367,19 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   }
   result.steps_done = step;
   progress.finish();
+  std::tie(result.first_loss, result.last_loss) = loss_ends(metrics);
   if (result.interrupted || !cfg.evaluate || test.empty()) return result;
 
   // The held-out test split.
   net.eval();
   if (seg) {
     const infer::SegEvaluation e = infer::evaluate_segmentation(dm.seg, *cache, test, sw, device, cfg.bf16, bo);
-    infer::write_evaluation(run / "test", e);
+    infer::write_evaluation(run / "test", e, model_record(run));
     result.test = e.summary;
     spdlog::info("test split, {} cases: Dice {} IoU {}", e.ids.size(), e.summary["dice"].dump(), e.summary["iou"].dump());
   } else {
     const infer::StageEvaluation e = infer::evaluate_staging(dm.stage, cache, test, eval_lc, device, cfg.bf16, bo);
-    infer::write_evaluation(run / "test", e);
+    infer::write_evaluation(run / "test", e, model_record(run));
     result.test = e.summary;
   }
   return result;

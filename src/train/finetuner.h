@@ -33,13 +33,15 @@ struct DownstreamModel {
   model::SegmentationNet seg{nullptr};
   model::StagingNet stage{nullptr};
   nlohmann::json run_config;    // RUN/config.json
+  nlohmann::json source;        // the checkpoint loaded (train/checkpoint.h checkpoint_record)
+  std::string modalities = "petct";  // the inputs the network reads: petct | pet | ct
   torch::nn::Module& module() { return seg ? static_cast<torch::nn::Module&>(*seg) : *stage; }
   const model::ModelConfig& model_config() const { return seg ? seg->cfg : stage->cfg; }
 };
 
 /// An untrained network for `task`.
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
-                                int64_t hidden, const std::string& pool = "mean");
+                                int64_t hidden, const std::string& pool = "mean", const std::string& modalities = "petct");
 
 /// The newest checkpoint of a fine-tuning run on `device`, in eval mode. Throws FileError.
 DownstreamModel load_finetuned(const std::filesystem::path& run, const std::string& device = "cpu");
@@ -47,7 +49,7 @@ DownstreamModel load_finetuned(const std::filesystem::path& run, const std::stri
 struct FinetuneResult {
   int64_t start_step = 0, steps_done = 0, total_steps = 0;
   bool interrupted = false;
-  double first_loss = 0, last_loss = 0;
+  double first_loss = 0, last_loss = 0;  // mean loss of the first / last tenth of the run (run_util loss_ends)
   nlohmann::json test;  // RUN/test/metrics.json's summary (empty without a test split)
 };
 

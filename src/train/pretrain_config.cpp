@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "core/device.h"
 #include "core/error.h"
 
 namespace fratmae::train {
@@ -21,7 +22,7 @@ void PretrainConfig::validate() const {
   if (warmup_fraction < 0 || warmup_fraction >= 1) throw Error("pretrain: --warmup must be in [0, 1)");
   if (weight_decay < 0 || clip_grad < 0) throw Error("pretrain: --weight-decay and --clip-grad must be >= 0");
   if (log_every < 1 || checkpoint_every < 1) throw Error("pretrain: --log-every and --checkpoint-every must be >= 1");
-  if (device != "cpu" && device.rfind("cuda", 0) != 0) throw Error("pretrain: --device must be cpu or cuda[:N]");
+  check_device(device, "pretrain");
   if (workers < 0) throw Error("pretrain: --workers must be >= 0");
 }
 

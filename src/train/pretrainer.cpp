@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <tuple>
 #include <csignal>
 #include <fstream>
 
@@ -19,6 +20,7 @@
 #include "model/text_encoder.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "core/provenance.h"
 #include "train/run_folder.h"
 #include "train/distributed.h"
 #include "train/run_util.h"
@@ -107,12 +109,13 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
   }
 
   // Run directory and resolved configuration.
-  const json resolved = {{"train", cfg.to_json()},
+  const json resolved = {{"provenance", provenance()},
+                         {"train", cfg.to_json()},
                          {"model", mc.to_json()},
                          {"crop", lc.crop.to_string()},
                          {"cache", {{"path", cfg.cache}, {"cases", cache->size()}, {"whole_body_size", wb}}}};
   check_run_folder(run, started, resolved, resume,
-                   {"cache", "train.steps", "train.stop_after", "train.epochs", "train.checkpoint_every", "train.log_every",
+                   {"provenance", "cache", "train.steps", "train.stop_after", "train.epochs", "train.checkpoint_every", "train.log_every",
                     "train.workers", "train.resident", "train.out", "train.cache", "train.device"},
                    "pretrain");
   std::error_code ec;
@@ -239,8 +242,6 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
       }
       if (lead) metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
-      if (result.first_loss == 0) result.first_loss = m["loss"];
-      result.last_loss = m["loss"];
       shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       interval_steps = interval_samples = 0;
       interval_start = now;
@@ -259,6 +260,7 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
   }
   result.steps_done = step;
   progress.finish();
+  std::tie(result.first_loss, result.last_loss) = loss_ends(metrics);
   return result;
 }
 

@@ -26,7 +26,7 @@ std::atomic<int>& stop_request();
 struct PretrainResult {
   int64_t start_step = 0, steps_done = 0, total_steps = 0;
   bool interrupted = false;
-  double first_loss = 0, last_loss = 0;  // mean over the first / last logged interval
+  double first_loss = 0, last_loss = 0;  // mean loss of the first / last tenth of the run (run_util loss_ends)
 };
 
 /// Run (or, with resume, continue) pre-training. Throws fratmae::Error on bad settings.

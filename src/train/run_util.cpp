@@ -27,6 +27,17 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
 
+std::pair<double, double> loss_ends(const std::vector<json>& metrics) {
+  std::vector<double> loss;
+  for (const json& m : metrics)
+    if (m.contains("loss") && m["loss"].is_number()) loss.push_back(m["loss"].get<double>());
+  if (loss.empty()) return {0.0, 0.0};
+  const size_t k = std::max<size_t>(1, loss.size() / 10);
+  double a = 0, b = 0;
+  for (size_t i = 0; i < k; ++i) a += loss[i], b += loss[loss.size() - 1 - i];
+  return {a / static_cast<double>(k), b / static_cast<double>(k)};
+}
+
 std::vector<json> read_metrics(const fs::path& p, int64_t before_step) {
   std::vector<json> out;
   std::ifstream f(p);

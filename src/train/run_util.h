@@ -26,6 +26,11 @@ void set_lr(torch::optim::Optimizer& opt, double lr);
 /// The lines of RUN/metrics.jsonl with step <= before_step (a torn last line is dropped).
 std::vector<nlohmann::json> read_metrics(const std::filesystem::path& file, int64_t before_step);
 
+/// The mean "loss" of the first and of the last tenth of a run's metrics lines (at least one
+/// line each; {0, 0} without lines): what the end-of-run summary compares, less noisy than two
+/// single lines.
+std::pair<double, double> loss_ends(const std::vector<nlohmann::json>& metrics);
+
 /// An SVG of metrics against "step": one line per (key, label) present in the metrics.
 void write_metrics_plot(const std::filesystem::path& svg, const std::string& title,
                         const std::vector<nlohmann::json>& metrics,

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -340,4 +341,28 @@ TEST(ConvertCli, InterruptedCommandsLeaveNoTemporaryFiles) {
   status = interrupt_when_writing("convert --pet " + quote(sts001()) + " --out " + quote(tmp / "cv"), tmp / "cv", 60);
   EXPECT_EQ(hidden_temporaries(tmp / "cv"), 0u);
   EXPECT_FALSE(fs::exists(tmp / "cv/SUV.nii.gz") && !fs::exists(tmp / "cv/study.json")) << "all or nothing";
+}
+
+// Issue: `info` on a study's parent folder found nothing, and a DICOM SEG was "(no pixel data)".
+TEST(ConvertCli, InfoLooksIntoSubFoldersAndSaysWhatAnObjectIs) {
+  auto r = run_fratmae("info --json " + quote(test::data_dir() / "real/ibsi_sts_002_cropped_petct_dicom"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  std::set<std::string> modalities;
+  for (const auto& e : j)
+    if (e.contains("modality")) modalities.insert(e["modality"].get<std::string>());
+  EXPECT_TRUE(modalities.count("CT") && modalities.count("PT")) << r.output;  // PET/image, CT/image
+  r = run_fratmae("info " + quote(test::data_dir() / "real/mirp_sts_001_wholebody_fdg_pet/rtstruct"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("an RTSTRUCT (contours), not an image series"), std::string::npos) << r.output;
+  const fs::path seg = test::shared_data_dir() / "mirp_qin_headneck_01_0139/seg";
+  if (fs::exists(seg)) {
+    r = run_fratmae("info " + quote(seg));
+    EXPECT_NE(r.output.find("a DICOM SEG (segmentation), not an image series"), std::string::npos) << r.output;
+  }
+  test::TempDir empty;
+  fs::create_directories(empty / "a/b");
+  r = run_fratmae("info " + quote(empty.path()));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("nor do its sub-folders"), std::string::npos) << r.output;
 }

@@ -2,8 +2,11 @@
 // phantom cohort, run on the real STS_002 PET/CT (DICOM), its mask checked to lie on the PET grid;
 // evaluation against the truth; bad inputs.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <cstring>
 #include <fstream>
+#include <iostream>
 
 #include <nlohmann/json.hpp>
 
@@ -68,6 +71,14 @@ TEST(PredictCli, MaskLiesOnThePetGridOfARealStudy) {
   EXPECT_TRUE(mask.data.eq(prob.data.gt(0.5)).all().item<bool>());
   const json lesions = json::parse(read_file(tmp / "pred" / "lesions.json"));
   EXPECT_TRUE(lesions.contains("mtv_ml") && lesions.contains("tlg") && lesions.contains("count"));
+  // The picture of a small field of view is still big enough to see (issue: 172 x 78 pixels).
+  const std::string png = read_file(tmp / "pred" / "mip.png");
+  ASSERT_GT(png.size(), 24u);
+  auto be32 = [&](size_t at) {
+    return (uint32_t(uint8_t(png[at])) << 24) | (uint32_t(uint8_t(png[at + 1])) << 16) |
+           (uint32_t(uint8_t(png[at + 2])) << 8) | uint32_t(uint8_t(png[at + 3]));
+  };
+  EXPECT_GE(std::max(be32(16), be32(20)), 600u) << be32(16) << " x " << be32(20);
   const json rec = json::parse(read_file(tmp / "pred" / "prediction.json"));
   EXPECT_GT(rec["peak_rss_mib"].get<double>(), 0);
   EXPECT_EQ(rec["task"], "seg");
@@ -92,6 +103,14 @@ TEST(PredictCli, StagingModelGivesProbabilities) {
   const double a = s["probabilities"]["early (I-II)"], b = s["probabilities"]["advanced (III-IV)"];
   EXPECT_NEAR(a + b, 1.0, 1e-9);
   EXPECT_FALSE(fs::exists(tmp / "p" / "SEG.nii.gz"));
+  EXPECT_FALSE(s.contains("warning")) << "a phantom is a whole body";
+  // Issue: a staging prediction on a 48-slice crop gave no warning that it is not a whole body.
+  r = run_fratmae("predict --model " + quote(runs.stage) + " --ct " + quote(sts002_ct()) + " --pet " +
+                  quote(sts002_pet()) + " --out " + quote(tmp / "crop"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("not a whole body"), std::string::npos) << r.output;
+  const json crop = json::parse(read_file(tmp / "crop" / "stage.json"));
+  EXPECT_NE(crop.value("warning", std::string()).find("mm head to feet"), std::string::npos) << crop.dump(2);
 }
 
 TEST(PredictCli, ReferenceFloorSegmentsWithoutAModel) {
@@ -183,4 +202,106 @@ TEST(EvaluateCli, TruthAgainstItselfScoresOneAndMismatchesAreErrors) {
                   quote(tmp2 / "eval"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("no prediction"), std::string::npos) << r.output;
+}
+
+namespace {
+// `sha256sum FILE` (coreutils): an independent reference for the hashes the outputs record.
+std::string sha256sum(const fs::path& f) {
+  FILE* p = ::popen(("sha256sum " + quote(f)).c_str(), "r");
+  char buf[65] = {};
+  const size_t n = p ? std::fread(buf, 1, 64, p) : 0;
+  if (p) ::pclose(p);
+  return std::string(buf, n);
+}
+// The 80-byte `descrip` of a (gzipped) NIfTI-1 header, at byte 148.
+std::string nifti_description(const fs::path& f) {
+  gzFile g = gzopen(f.c_str(), "rb");
+  char h[348] = {};
+  const int n = g ? gzread(g, h, sizeof h) : 0;
+  if (g) gzclose(g);
+  return n == 348 ? std::string(h + 148, strnlen(h + 148, 80)) : "";
+}
+}  // namespace
+
+// Issue: prediction.json held only a relative model path; no version, step or weights hash anywhere.
+TEST(PredictCli, OutputsRecordWhatMadeThem) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  auto r = run_fratmae("predict --model " + quote(runs.seg) + " --ct " + quote(sts002_ct()) + " --pet " +
+                       quote(sts002_pet()) + " --out " + quote(tmp / "pred"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string version = run_fratmae("--version").output.substr(0, run_fratmae("--version").output.find(' ', 8));
+  const json rec = json::parse(read_file(tmp / "pred" / "prediction.json"));
+  ASSERT_TRUE(rec.contains("provenance")) << rec.dump(2);
+  EXPECT_EQ("fratmae " + rec["provenance"]["fratmae_version"].get<std::string>(), version);
+  EXPECT_NE(rec["provenance"]["command"].get<std::string>().find("predict --model"), std::string::npos);
+  EXPECT_EQ(rec["provenance"]["created"].get<std::string>().size(), 20u);  // 2026-12-02T11:22:33Z
+  const fs::path ck = runs.seg / "checkpoints" / rec["model"]["checkpoint"].get<std::string>();
+  EXPECT_EQ(fs::path(rec["model"]["run"].get<std::string>()), fs::absolute(runs.seg).lexically_normal());
+  EXPECT_EQ(rec["model"]["step"], 2);
+  EXPECT_EQ(rec["model"]["weights_sha256"], sha256sum(ck / "model.safetensors"));
+  EXPECT_TRUE(fs::path(rec["inputs"]["pet"]["path"].get<std::string>()).is_absolute());
+  EXPECT_EQ(rec["inputs"]["pet"]["files"], 48);
+  const std::string descrip = nifti_description(tmp / "pred" / "SEG.nii.gz");
+  EXPECT_EQ(descrip.rfind(version + " step 2 sha256:" + sha256sum(ck / "model.safetensors").substr(0, 12), 0), 0u)
+      << descrip;
+  // The run's own files: config.json and the test evaluation of a run with a test split.
+  const json cfg = json::parse(read_file(runs.seg / "config.json"));
+  EXPECT_EQ(cfg["provenance"]["fratmae_version"], rec["provenance"]["fratmae_version"]);
+  r = run_fratmae("-q finetune --task seg --feature-size 4 --out " + quote(tmp / "run") + " --cache " + quote(runs.cache) +
+                  " --steps 1 --batch 2 --workers 1 --test-fraction 0.3 --val-fraction 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json m = json::parse(read_file(tmp / "run" / "test" / "metrics.json"));
+  EXPECT_EQ(m["model"]["step"], 1);
+  EXPECT_EQ(m["model"]["weights_sha256"].get<std::string>().size(), 64u);
+  EXPECT_TRUE(m["provenance"].contains("fratmae_version"));
+  // convert's study.json: the inputs.
+  r = run_fratmae("convert --pet " + quote(sts002_pet()) + " --out " + quote(tmp / "study"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json study = json::parse(read_file(tmp / "study" / "study.json"));
+  EXPECT_EQ(study["inputs"]["pet"]["files"], 48);
+  EXPECT_TRUE(study["provenance"].contains("command"));
+}
+
+// PET-only use (the paper's next step; 2 of the 3 real PET studies here have no CT):
+// `finetune --modalities pet` trains the head on the PET encoder alone and `predict` then needs
+// only the PET; a model trained on both asks for both, saying so.
+TEST(PredictCli, APetOnlyModelPredictsWithoutACt) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  auto r = run_fratmae("-q finetune --task seg --feature-size 4 --modalities pet --out " + quote(tmp / "pet") + " --cache " +
+                       quote(runs.cache) + " --steps 2 --batch 2 --workers 1 --test-fraction 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json cfg = json::parse(read_file(tmp / "pet" / "config.json"));
+  EXPECT_EQ(cfg["head"]["modalities"], "pet");
+  // The whole-body STS_001 PET (DICOM, 267 slices, no CT).
+  const fs::path sts001 = test::data_dir() / "real/mirp_sts_001_wholebody_fdg_pet/pet_dicom";
+  r = run_fratmae("predict --model " + quote(tmp / "pet") + " --pet " + quote(sts001) + " --out " + quote(tmp / "pred"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("convert --pet " + quote(sts001) + " --out " + quote(tmp / "study"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Volume suv = io::read_image(tmp / "study" / "SUV.nii.gz");
+  const Volume mask = io::read_labels(tmp / "pred" / "SEG.nii.gz");
+  EXPECT_TRUE(mask.geom == suv.geom) << mask.geom.to_string() << " vs " << suv.geom.to_string();
+  const json rec = json::parse(read_file(tmp / "pred" / "prediction.json"));
+  EXPECT_EQ(rec["modalities"], "pet");
+  EXPECT_FALSE(rec["inputs"].contains("ct"));
+  EXPECT_EQ(rec["sliding_window"]["body_only"], false);
+  // A model that reads both is refused without a CT, naming the model and the way out.
+  r = run_fratmae("predict --model " + quote(runs.seg) + " --pet " + quote(sts001) + " --out " + quote(tmp / "no"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(runs.seg.string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--modalities petct): give --ct"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("finetune --modalities pet"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "no"));
+  // The QIN head-and-neck PET (545 slices, no CT; in ../shared when it is beside the checkout).
+  const fs::path qin = test::shared_data_dir() / "mirp_qin_headneck_01_0139/pet_dicom";
+  if (!fs::exists(qin)) {
+    std::cout << "[ note ] the QIN PET is not here (../shared beside the checkout): checked on STS_001 only\n";
+    return;
+  }
+  r = run_fratmae("predict --model " + quote(tmp / "pet") + " --pet " + quote(qin) + " --out " + quote(tmp / "qin"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "qin" / "SEG.nii.gz"));
+  EXPECT_EQ(json::parse(read_file(tmp / "qin" / "prediction.json"))["inputs"]["pet"]["files"], 545);
 }

@@ -58,6 +58,10 @@ TEST(PreprocessCli, PhantomCohortIntoACacheIncrementally) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "(0 preprocessed, 3 already current")) << r.output;
   EXPECT_EQ(fs::last_write_time(cache_dir / "cases" / "PHANTOM_0000.bin"), stamp);
+  // Nor when the same folder is spelled differently (issue: `ph`, `./ph` and `ph/` redid every case).
+  r = run_fratmae("preprocess --data " + quote(tmp.path().string() + "/./cohort/") + " --out " + quote(cache_dir) + size);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "(0 preprocessed, 3 already current")) << r.output;
 
   // Other settings need --overwrite.
   r = run_fratmae("preprocess --data " + quote(cohort) + " --out " + quote(cache_dir) + " --size 64 64 64");

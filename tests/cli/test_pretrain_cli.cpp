@@ -140,3 +140,17 @@ TEST(PretrainCli, AResumeKeepsTheRunLengthAndNamesADifferentSetting) {
   EXPECT_NE(train::started_run_config(tmp / "run"), std::nullopt);
   EXPECT_EQ(train::started_run_config(tmp / "run")->at("train").at("steps"), 4);
 }
+
+// Issue: `--device cuda:1` printed a 42-line LibTorch dispatcher dump.
+TEST(PretrainCli, AMissingGpuIsOneSentence) {
+  test::TempDir tmp;
+  const auto r = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
+                             " --preset tiny --steps 1 --batch 2 --workers 1 --device cuda:7");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("fratmae: error: pretrain: --device cuda:7: "), std::string::npos) << r.output;
+  EXPECT_LE(std::count(r.output.begin(), r.output.end(), '\n'), 2) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "run" / "config.json"));
+  const auto bad = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
+                               " --preset tiny --device gpu");
+  EXPECT_NE(bad.output.find("give cpu, cuda or cuda:N"), std::string::npos) << bad.output;
+}

@@ -128,6 +128,20 @@ TEST(Suv, GmlIsAlreadySuv) {
   EXPECT_DOUBLE_EQ(compute_suv(h).suvbw_factor, 1.0);
 }
 
+// Issue: sul_factor was null for a GML PET although weight, height and sex were present.
+TEST(Suv, GmlHasASulFactorWhenHeightAndSexArePresent) {
+  PetHeader h;
+  h.units = "GML";
+  EXPECT_FALSE(compute_suv(h).sul_factor);  // no weight, height or sex
+  h.patient_weight_kg = 70;
+  h.patient_size_m = 1.80;
+  h.patient_sex = "M";
+  const SuvResult r = compute_suv(h);
+  ASSERT_TRUE(r.sul_factor);
+  const double bmi = 70.0 / (1.80 * 1.80);
+  EXPECT_NEAR(*r.sul_factor, 9270.0 * 70.0 / (6680.0 + 216.0 * bmi) / 70.0, 1e-12);  // Janmahasatian, male
+}
+
 TEST(Suv, SulFromLeanBodyMassWhenHeightPresent) {
   PetHeader h = load_case("GE_MEDICAL_AND_BQML");  // F, 52 kg, 1.65 m
   const SuvResult r = compute_suv(h);

@@ -127,3 +127,46 @@ TEST(Unetr, UpSamplingProductEqualsTransposedConvolution) {
   }
   gemm::set_backend("libtorch");
 }
+
+// One modality (PET-only studies, the paper's next step): only that encoder exists, the other
+// input is not read (it may be undefined), and gradients reach the encoder that is there.
+TEST(Unetr, OneModalityHasOneEncoderAndIgnoresTheOtherInput) {
+  torch::manual_seed(5);
+  const auto x = torch::rand({1, 1, 16, 32, 48});
+  for (const char* m : {"pet", "ct"}) {
+    SegmentationNet net(tiny(), 4, 2, m);
+    const std::string kept = std::string(m) + "_encoder.", gone = std::string(m) == "pet" ? "ct_encoder." : "pet_encoder.";
+    bool has_kept = false;
+    for (const auto& p : net->named_parameters()) {
+      EXPECT_NE(p.key().rfind(gone, 0), 0u) << p.key();
+      has_kept = has_kept || p.key().rfind(kept, 0) == 0;
+    }
+    EXPECT_TRUE(has_kept) << m;
+    const auto y = std::string(m) == "pet" ? net->forward(at::Tensor(), x) : net->forward(x, at::Tensor());
+    EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 2, 16, 32, 48})) << m;
+    y.select(1, 1).mean().backward();
+    const auto g = net->named_parameters()[kept + "blocks.0.mlp.fc1.weight"].grad();
+    ASSERT_TRUE(g.defined()) << m;
+    EXPECT_GT(g.abs().sum().item<double>(), 0) << m;
+    // The unused input does not matter.
+    torch::NoGradGuard ng;
+    net->eval();
+    const auto other = torch::randn({1, 1, 16, 32, 48});
+    const auto a = std::string(m) == "pet" ? net->forward(other, x) : net->forward(x, other);
+    const auto b = std::string(m) == "pet" ? net->forward(at::Tensor(), x) : net->forward(x, at::Tensor());
+    EXPECT_TRUE(torch::equal(a, b)) << m;
+  }
+  EXPECT_THROW(SegmentationNet(tiny(), 4, 2, "mri"), Error);
+}
+
+TEST(StagingNet, OneModality) {
+  torch::manual_seed(6);
+  const auto x = torch::rand({2, 1, 16, 32, 48});
+  StagingNet pet(tiny(), 16, 2, 0.0, "mean-max", "pet");
+  EXPECT_FALSE(pet->ct_encoder);
+  EXPECT_EQ(pet->forward(at::Tensor(), x).sizes(), (std::vector<int64_t>{2, 2}));
+  StagingNet ct(tiny(), 16, 2, 0.0, "mean", "ct");
+  EXPECT_FALSE(ct->pet_encoder);
+  EXPECT_EQ(ct->forward(x, at::Tensor()).sizes(), (std::vector<int64_t>{2, 2}));
+  EXPECT_THROW(StagingNet(tiny(), 16, 2, 0.0, "mean", "both"), Error);
+}

@@ -146,6 +146,17 @@ TEST(Finetune, StagingFromAPretrainingRunStartsFromItsEncoders) {
     if (p.key().rfind("pet_encoder.", 0) == 0)
       EXPECT_TRUE(torch::equal(p.value(), pre.weights.at(p.key()))) << p.key();
 
+  // A PET-only network takes the PET encoder and leaves the CT encoder of the pre-training out.
+  auto pet_only = train::make_downstream("stage", pre.config, 16, 32, "mean", "pet");
+  train::load_pretrained_encoders(pet_only.module(), pre);
+  size_t copied = 0;
+  for (const auto& p : pet_only.module().named_parameters()) {
+    EXPECT_NE(p.key().rfind("ct_encoder.", 0), 0u) << p.key();
+    if (p.key().rfind("pet_encoder.", 0) == 0 && pre.weights.count(p.key()))
+      copied += torch::equal(p.value(), pre.weights.at(p.key()));
+  }
+  EXPECT_GT(copied, 10u);
+
   auto fc = tiny_finetune("stage", tmp / "stage", 3);
   fc.init = (tmp / "pre").string();
   const auto r = train::finetune(fc, false);

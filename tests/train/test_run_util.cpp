@@ -71,3 +71,19 @@ TEST(StepMeter, SumsPerKeyAndStartsAgainAfterTake) {
   EXPECT_DOUBLE_EQ(v.item<double>(), 1.0);
   EXPECT_DOUBLE_EQ(m.take()["x"], 2.0);
 }
+
+TEST(LossEnds, MeansOverTheFirstAndLastTenth) {
+  std::vector<nlohmann::json> m;
+  for (int i = 0; i < 20; ++i) m.push_back({{"step", i + 1}, {"loss", static_cast<double>(i)}});
+  auto [a, b] = train::loss_ends(m);
+  EXPECT_DOUBLE_EQ(a, 0.5);   // lines 0 and 1
+  EXPECT_DOUBLE_EQ(b, 18.5);  // lines 18 and 19
+  m.resize(3);                // fewer than ten lines: one each
+  std::tie(a, b) = train::loss_ends(m);
+  EXPECT_DOUBLE_EQ(a, 0.0);
+  EXPECT_DOUBLE_EQ(b, 2.0);
+  m.push_back({{"step", 4}, {"val_dice", 0.5}});  // a line without a loss is skipped
+  std::tie(a, b) = train::loss_ends(m);
+  EXPECT_DOUBLE_EQ(b, 2.0);
+  EXPECT_EQ(train::loss_ends({}), std::make_pair(0.0, 0.0));
+}
