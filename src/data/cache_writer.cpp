@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -209,6 +210,7 @@ json CacheWriter::index_json(const std::map<std::string, json>& cases) const {
   return {{"format", "fratmae-cache"},
           {"format_version", kCacheFormatVersion},
           {"fratmae_version", FRATMAE_VERSION},
+          {"provenance", provenance()},
           {"layout", "[H, W, D] = [anterior->posterior, right->left, superior->inferior]"},
           {"settings", settings_.to_json()},
           {"settings_hash", hash_},

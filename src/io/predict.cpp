@@ -72,6 +72,7 @@ void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const Conv
   const eval::LesionSummary lesions = eval::lesion_statistics(mask, study.suv);
   write_image(mask, out.stage("SEG.nii.gz"), description);
   json lj = lesions.to_json();
+  lj["provenance"] = record.at("provenance");
   lj["units"] = {{"volume", "mL"}, {"suv", "g/mL (SUVbw)"}, {"centroid", "mm, LPS (ITK/DICOM patient coordinates)"}};
   out.write_text("lesions.json", lj.dump(2) + "\n");
   // 2 mm per pixel for a whole body (about 1,000 pixels head to feet); finer for a smaller field
@@ -257,8 +258,10 @@ json predict_study(const PredictConfig& cfg) {
       spdlog::warn("predict: {}", w);
       sj["warning"] = w;
     }
-    out.write_text("stage.json", sj.dump(2) + "\n");
     record["stage"] = sj;
+    sj["provenance"] = record.at("provenance");
+    sj["model"] = dm.source;
+    out.write_text("stage.json", sj.dump(2) + "\n");
     spdlog::info("predict: {} (p advanced = {:.3f})", sj["prediction"].get<std::string>(), p_adv);
   }
   record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

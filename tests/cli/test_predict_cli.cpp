@@ -242,6 +242,8 @@ TEST(PredictCli, OutputsRecordWhatMadeThem) {
   EXPECT_EQ(rec["model"]["weights_sha256"], sha256sum(ck / "model.safetensors"));
   EXPECT_TRUE(fs::path(rec["inputs"]["pet"]["path"].get<std::string>()).is_absolute());
   EXPECT_EQ(rec["inputs"]["pet"]["files"], 48);
+  const json lesions = json::parse(read_file(tmp / "pred" / "lesions.json"));
+  EXPECT_EQ(lesions["provenance"], rec["provenance"]);
   const std::string descrip = nifti_description(tmp / "pred" / "SEG.nii.gz");
   EXPECT_EQ(descrip.rfind(version + " step 2 sha256:" + sha256sum(ck / "model.safetensors").substr(0, 12), 0), 0u)
       << descrip;
