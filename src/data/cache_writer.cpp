@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "core/folder_lock.h"
 #include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -87,6 +88,10 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
   const fs::path index_path = dir_ / kCacheIndexName;
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
     throw FileError(dir_, "exists and is not a folder; choose another --out");
+  // One writer per cache; the lock file does not count as content below.
+  const bool had_content = fs::exists(dir_, ec) && std::any_of(fs::directory_iterator(dir_, ec), fs::directory_iterator(),
+                                                               [](const auto& e) { return e.path().filename() != FolderLock::kFileName; });
+  lock_ = std::make_unique<FolderLock>(dir_, "preprocess");
   if (fs::exists(index_path, ec)) {
     json index;
     try {
@@ -105,7 +110,7 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
     if (!overwrite)
       for (const json& rec : index.value("cases", json::array()))
         existing_[rec.at("id").get<std::string>()] = rec;
-  } else if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec) && !overwrite) {
+  } else if (had_content && !overwrite) {
     throw FileError(dir_, "is a non-empty folder without " + std::string(kCacheIndexName) +
                               ", so not a fratmae cache; choose an empty or new --out");
   }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/folder_lock.h"
 #include "data/case_arrays.h"
 #include "data/preprocess.h"
 
@@ -69,6 +70,7 @@ class CacheWriter {
   CacheSettings settings_;
   std::string hash_;
   std::unique_ptr<text::ClipTokenizer> tokenizer_;
+  std::unique_ptr<FolderLock> lock_;  // one writer per cache, held while this writer lives
   mutable std::mutex mutex_;
   std::map<std::string, nlohmann::json> existing_;  // records of the index found on disk
   std::map<std::string, nlohmann::json> next_;      // records of the index to write

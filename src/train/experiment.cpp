@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/folder_lock.h"
 #include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -277,6 +278,7 @@ json run_experiment(const ExperimentConfig& cfg) {
   Plan plan = plan_for(cfg.preset);
   if (cfg.seeds > 0) plan.seeds = cfg.seeds;
   const fs::path out(cfg.out);
+  const FolderLock lock(out, "experiment");  // one experiment per folder (its runs lock their own)
   fs::create_directories(out / "pictures");
   const auto t_start = std::chrono::steady_clock::now();
   json seconds = json::object();

@@ -24,6 +24,7 @@
 #include "train/checkpoint.h"
 #include "train/encoder_init.h"
 #include "train/pretrainer.h"
+#include "core/folder_lock.h"
 #include "core/provenance.h"
 #include "train/run_folder.h"
 #include "train/run_util.h"
@@ -111,13 +112,9 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
 FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   given.validate();
   const fs::path run(given.out);
-  // A resume keeps the run's own length unless a new one is given.
+  const FolderLock lock(run, "finetune");  // one writer per run
   const std::optional<json> started = started_run_config(run);
-  FinetuneConfig cfg = given;
-  if (resume && started && !given.run_length_given) {
-    cfg.steps = started->at("train").value("steps", cfg.steps);
-    cfg.epochs = started->at("train").value("epochs", cfg.epochs);
-  }
+  const FinetuneConfig cfg = with_run_length(given, started, resume);
   const bool seg = cfg.task == "seg";
   std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
 

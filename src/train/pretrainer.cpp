@@ -10,6 +10,7 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "core/torch_compat.h"
@@ -60,15 +61,13 @@ data::Batch rows(const data::Batch& b, int64_t begin, int64_t n) {
 PretrainResult pretrain(const PretrainConfig& given, bool resume) {
   given.validate();
   const fs::path run(given.out);
-  // A resume keeps the run's own length unless a new one is given.
-  const std::optional<json> started = started_run_config(run);
-  PretrainConfig cfg = given;
-  if (resume && started && !given.run_length_given) {
-    cfg.steps = started->at("train").value("steps", cfg.steps);
-    cfg.epochs = started->at("train").value("epochs", cfg.epochs);
-  }
-  // Data parallelism across processes (torchrun / SLURM environment); rank 0 writes.
+  // Data parallelism across processes (torchrun / SLURM environment); rank 0 writes, and holds
+  // the run folder's lock while it does (one writer per run).
   const DistEnv denv = DistEnv::from_environment();
+  std::optional<FolderLock> lock;
+  if (denv.rank == 0) lock.emplace(run, "pretrain");
+  const std::optional<json> started = started_run_config(run);
+  const PretrainConfig cfg = with_run_length(given, started, resume);
   if (cfg.batch % (cfg.accum * denv.world) != 0)
     throw Error("pretrain: --batch " + std::to_string(cfg.batch) + " must be a multiple of --accum x WORLD_SIZE (" +
                 std::to_string(cfg.accum * denv.world) + ")");

@@ -37,4 +37,16 @@ void check_run_folder(const std::filesystem::path& run, const std::optional<nloh
                       const nlohmann::json& resolved, bool resume, const std::vector<std::string>& ignored,
                       const std::string& command);
 
+/// `cfg` with the run length (`steps`, `epochs`) of the started run it resumes when no new one
+/// was given (`cfg.run_length_given` false); `cfg` itself otherwise.
+template <class Config>
+Config with_run_length(const Config& cfg, const std::optional<nlohmann::json>& started, bool resume) {
+  Config c = cfg;
+  if (resume && started && !cfg.run_length_given && started->contains("train")) {
+    c.steps = started->at("train").value("steps", c.steps);
+    c.epochs = started->at("train").value("epochs", c.epochs);
+  }
+  return c;
+}
+
 }  // namespace fratmae::train

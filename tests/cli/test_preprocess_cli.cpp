@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/atomic_output.h"
+#include "core/folder_lock.h"
 #include "data/cache.h"
 #include "io/image_io.h"
 #include "test_util.h"
@@ -115,4 +116,22 @@ TEST(PreprocessCli, MissingDataIsExplained) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(contains(r.output, "no cases found")) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "cache/index.json"));
+}
+
+// One writer per cache: a `preprocess` into a cache another process is writing is refused.
+TEST(PreprocessCli, ACacheBeingWrittenIsRefused) {
+  test::TempDir tmp;
+  auto r = run_fratmae("phantom --out " + quote(tmp / "cohort") + " --cases 2 --seed 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string cmd =
+      "preprocess --data " + quote(tmp / "cohort") + " --out " + quote(tmp / "cache") + " --size 32 32 48 --no-native";
+  {
+    const FolderLock other(tmp / "cache", "preprocess");  // held by this test process
+    r = run_fratmae(cmd);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("is being written by another fratmae (pid " + std::to_string(::getpid())), std::string::npos)
+        << r.output;
+  }
+  r = run_fratmae(cmd);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }

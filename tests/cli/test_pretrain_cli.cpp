@@ -139,6 +139,11 @@ TEST(PretrainCli, AResumeKeepsTheRunLengthAndNamesADifferentSetting) {
   EXPECT_EQ(count_lines(tmp / "run/metrics.jsonl"), 4u);
   EXPECT_NE(train::started_run_config(tmp / "run"), std::nullopt);
   EXPECT_EQ(train::started_run_config(tmp / "run")->at("train").at("steps"), 4);
+  // The end-of-run summary compares the first and last tenth of the run, not two single lines.
+  r = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "summary") +
+                  " --preset tiny --workers 1 --batch 2 --steps 3 --log-every 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("over the first tenth -> "), std::string::npos) << r.output;
 }
 
 // Issue: `--device cuda:1` printed a 42-line LibTorch dispatcher dump.
@@ -153,4 +158,34 @@ TEST(PretrainCli, AMissingGpuIsOneSentence) {
   const auto bad = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
                                " --preset tiny --device gpu");
   EXPECT_NE(bad.output.find("give cpu, cuda or cuda:N"), std::string::npos) << bad.output;
+}
+
+// Issue #16: two `pretrain` processes into one run folder both ran and both exited 0. Now the
+// second is refused naming the first; once the first is killed its lock is taken over.
+TEST(PretrainCli, OneWriterPerRunFolder) {
+  test::TempDir tmp;
+  const fs::path run = tmp / "run";
+  const std::string args = " pretrain --cache " + quote(tiny_cache()) + " --out " + quote(run) +
+                           " --preset tiny --steps 100000 --checkpoint-every 2 --batch 2 --workers 1";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + std::string(FRATMAE_BINARY) + " -q" + args + " > /dev/null 2>&1").c_str(),
+          nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!train::latest_checkpoint(run) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(train::latest_checkpoint(run));
+  auto r = run_fratmae("-q" + args + " --resume");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is being written by another fratmae (pid " + std::to_string(pid)), std::string::npos)
+      << r.output;
+  kill(pid, SIGKILL);  // dies holding the lock
+  waitpid(pid, nullptr, 0);
+  const size_t done = count_lines(run / "metrics.jsonl");
+  r = run_fratmae("-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(run) +
+                  " --preset tiny --steps " + std::to_string(done + 2) + " --checkpoint-every 2 --batch 2 --workers 1 --resume");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
