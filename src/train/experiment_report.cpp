@@ -234,6 +234,13 @@ std::string experiment_markdown(const json& r) {
         "a small model: the numbers test the protocol and the direction of the paper's effects, not its values.\n\n";
 
   md += "## Findings\n\n";
+  // The aim for intervals that mean something: 40+ segmentation and 60+ staging test cases.
+  const int64_t seg_n = d["segmentation_test_lesion_cases"].get<int64_t>(), stage_n = d["staging_test_cases"].get<int64_t>();
+  if (seg_n < 20 || stage_n < 40 || r["seeds"].get<int64_t>() < 3)
+    md += "**Too small to separate the settings:** " + std::to_string(seg_n) + " segmentation test cases with lesions, " +
+          std::to_string(stage_n) + " staging test cases, " + std::to_string(r["seeds"].get<int64_t>()) +
+          " seed(s). A claim \"shown\" here is indicative only and may not repeat on other cases or seeds; "
+          "`--preset cpu` (27 lesion cases, 60 staging cases, 3 seeds) is sized to measure them.\n\n";
   md += "What each claim needs: A - B above 0 on its headline metric (Dice for segmentation, accuracy for staging), "
         "a paired difference on the same test cases with its 95% bootstrap CI.\n\n";
   for (const json& c : r["comparisons"]) {
