@@ -43,6 +43,11 @@ size_t count_lines(const fs::path& p) {
   return n;
 }
 
+// "pretrain --cache <tiny cache> --out OUT --preset tiny": the start of every command below.
+std::string pretrain_args(const fs::path& out) {
+  return "pretrain --cache " + quote(tiny_cache()) + " --out " + quote(out) + " --preset tiny";
+}
+
 }  // namespace
 
 TEST(PretrainCli, TermSignalLeavesALoadableCheckpoint) {
@@ -73,16 +78,15 @@ TEST(PretrainCli, TermSignalLeavesALoadableCheckpoint) {
   const size_t steps = count_lines(run / "metrics.jsonl");
   EXPECT_EQ(ck->filename().string(), "step_" + std::string(7 - std::to_string(steps).size(), '0') + std::to_string(steps));
   // It resumes from there and finishes.
-  auto r = run_fratmae("-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(run) +
-                       " --preset tiny --steps " + std::to_string(steps + 2) + " --batch 2 --workers 1 --resume");
+  auto r = run_fratmae("-q " + pretrain_args(run) + " --steps " + std::to_string(steps + 2) +
+                       " --batch 2 --workers 1 --resume");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(count_lines(run / "metrics.jsonl"), steps + 2);
 }
 
 TEST(PretrainCli, TrainsResumesAndExports) {
   test::TempDir tmp;
-  const std::string base = "-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
-                           " --preset tiny --steps 4 --batch 2 --workers 1";
+  const std::string base = "-q " + pretrain_args(tmp / "run") + " --steps 4 --batch 2 --workers 1";
   auto r = run_fratmae(base + " --stop-after 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(count_lines(tmp / "run/metrics.jsonl"), 2u);
@@ -106,8 +110,7 @@ TEST(PretrainCli, TrainsResumesAndExports) {
 TEST(PretrainCli, AFailedStartDoesNotLockTheRunFolder) {
   test::TempDir tmp;
   auto cmd = [&](const std::string& run, const std::string& extra) {
-    return "-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / run) +
-           " --preset tiny --steps 2 --workers 1 " + extra;
+    return "-q " + pretrain_args(tmp / run) + " --steps 2 --workers 1 " + extra;
   };
   auto r = run_fratmae(cmd("run", "--batch 8"));  // 4 cases
   ASSERT_NE(r.exit_code, 0) << r.output;
@@ -127,8 +130,7 @@ TEST(PretrainCli, AFailedStartDoesNotLockTheRunFolder) {
 // default 30 epochs), and a refused resume says which setting differs.
 TEST(PretrainCli, AResumeKeepsTheRunLengthAndNamesADifferentSetting) {
   test::TempDir tmp;
-  const std::string base = "-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
-                           " --preset tiny --workers 1";
+  const std::string base = "-q " + pretrain_args(tmp / "run") + " --workers 1";
   auto r = run_fratmae(base + " --batch 2 --steps 4 --stop-after 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_fratmae(base + " --batch 1 --resume");
@@ -140,8 +142,7 @@ TEST(PretrainCli, AResumeKeepsTheRunLengthAndNamesADifferentSetting) {
   EXPECT_NE(train::started_run_config(tmp / "run"), std::nullopt);
   EXPECT_EQ(train::started_run_config(tmp / "run")->at("train").at("steps"), 4);
   // The end-of-run summary compares the first and last tenth of the run, not two single lines.
-  r = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "summary") +
-                  " --preset tiny --workers 1 --batch 2 --steps 3 --log-every 1");
+  r = run_fratmae(pretrain_args(tmp / "summary") + " --workers 1 --batch 2 --steps 3 --log-every 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("over the first tenth -> "), std::string::npos) << r.output;
 }
@@ -149,14 +150,12 @@ TEST(PretrainCli, AResumeKeepsTheRunLengthAndNamesADifferentSetting) {
 // Issue: `--device cuda:1` printed a 42-line LibTorch dispatcher dump.
 TEST(PretrainCli, AMissingGpuIsOneSentence) {
   test::TempDir tmp;
-  const auto r = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
-                             " --preset tiny --steps 1 --batch 2 --workers 1 --device cuda:7");
+  const auto r = run_fratmae(pretrain_args(tmp / "run") + " --steps 1 --batch 2 --workers 1 --device cuda:7");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("fratmae: error: pretrain: --device cuda:7: "), std::string::npos) << r.output;
   EXPECT_LE(std::count(r.output.begin(), r.output.end(), '\n'), 2) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "run" / "config.json"));
-  const auto bad = run_fratmae("pretrain --cache " + quote(tiny_cache()) + " --out " + quote(tmp / "run") +
-                               " --preset tiny --device gpu");
+  const auto bad = run_fratmae(pretrain_args(tmp / "run") + " --device gpu");
   EXPECT_NE(bad.output.find("give cpu, cuda or cuda:N"), std::string::npos) << bad.output;
 }
 
@@ -165,8 +164,7 @@ TEST(PretrainCli, AMissingGpuIsOneSentence) {
 TEST(PretrainCli, OneWriterPerRunFolder) {
   test::TempDir tmp;
   const fs::path run = tmp / "run";
-  const std::string args = " pretrain --cache " + quote(tiny_cache()) + " --out " + quote(run) +
-                           " --preset tiny --steps 100000 --checkpoint-every 2 --batch 2 --workers 1";
+  const std::string args = " " + pretrain_args(run) + " --steps 100000 --checkpoint-every 2 --batch 2 --workers 1";
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -185,7 +183,7 @@ TEST(PretrainCli, OneWriterPerRunFolder) {
   kill(pid, SIGKILL);  // dies holding the lock
   waitpid(pid, nullptr, 0);
   const size_t done = count_lines(run / "metrics.jsonl");
-  r = run_fratmae("-q pretrain --cache " + quote(tiny_cache()) + " --out " + quote(run) +
-                  " --preset tiny --steps " + std::to_string(done + 2) + " --checkpoint-every 2 --batch 2 --workers 1 --resume");
+  r = run_fratmae("-q " + pretrain_args(run) + " --steps " + std::to_string(done + 2) +
+                  " --checkpoint-every 2 --batch 2 --workers 1 --resume");
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
