@@ -4,7 +4,9 @@
 # experiment's cohorts use seeds 101, 202 and 303), never on any test split. Prints one line per
 # run to OUT/results.txt (docs/experiments.md shows the numbers of 2026-12-02).
 #
-#   scripts/explore-settings.sh [OUT] [FRATMAE]       (about 90 minutes on two cores)
+#   scripts/explore-settings.sh [OUT] [FRATMAE] [GROUP...]   (all groups: about 2 hours on two cores)
+#
+# Groups: seg (width, lr, crops), overlap, stage, probe, petclip (PET clipped at SUV 50, not 20).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -17,11 +19,15 @@ mkdir -p "$out"
 cd "$out"
 res=results.txt
 
-cohorts() {
+cohort_seg() {
   [ -d seg ] || { $F -q phantom --out seg_raw --cases 100 --seed 9001 && $F -q preprocess -d seg_raw -o seg --size 32 32 48; }
+}
+cohort_stage() {
   [ -d stage64 ] || { $F -q phantom --out stage_raw --cases 200 --seed 9002 --cohort hodgkin &&
                       $F -q preprocess -d stage_raw -o stage --size 32 32 48 --no-native &&
                       $F -q preprocess -d stage_raw -o stage64 --size 32 64 96 --no-native; }
+}
+cohort_pre() {
   [ -d pre ] || { $F -q phantom --out pre_raw --cases 200 --seed 9003 && $F -q preprocess -d pre_raw -o pre --size 32 32 48 --no-native; }
 }
 
@@ -39,11 +45,11 @@ print()
 PY
 }
 
-seg() {  # NAME [finetune flags]
+seg() {  # NAME [finetune flags]   (cache: $SEG_CACHE, default seg)
   local name=$1; shift
   [ -d "runs/$name" ] && return
   local t=$(date +%s)
-  $F -q finetune --task seg --cache seg --out "runs/$name" --preset tiny --test-fraction 0.05 --val-fraction 0.3 \
+  $F -q finetune --task seg --cache "${SEG_CACHE:-seg}" --out "runs/$name" --preset tiny --test-fraction 0.05 --val-fraction 0.3 \
      --overlap 0.25 --evaluate false --steps 600 --batch 4 "$@"
   echo "seg $name ($*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
 }
@@ -68,26 +74,50 @@ overlap() {  # RUN OVERLAP
   echo "overlap $run $ov: $($F -q evaluate --pred "$d/pred" --truth "$d/truth" | grep -E '^(dice|pred_lesions) ' | tr -s ' ' | tr '\n' ';')" | tee -a $res
 }
 
-cohorts
-seg w16 --feature-size 16 --lr 2e-3 --lesion-prob 0.5
-seg w8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5
-seg w8_lr5 --feature-size 8 --lr 5e-3 --lesion-prob 0.5
-seg w8_lp80 --feature-size 8 --lr 2e-3 --lesion-prob 0.8
-seg w8_b8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5 --batch 8
-seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
-seg w8_lr5_lp33_centred --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --lesion-centred
-for ov in 0 0.25 0.5; do overlap w8_lr5_lp33 $ov; done
-for ov in 0.25 0.5; do overlap w8_lr5_lp33_centred $ov; done
-for pool in mean max mean-max; do stage "s32_${pool}" stage --steps 400 --val-every 100 --pool $pool; done
-stage s32_mean-max_axial stage --steps 400 --val-every 100 --pool mean-max --stack axial
-for pool in mean mean-max; do stage "s32_${pool}_3k" stage --steps 3000 --val-every 500 --pool $pool; done
-stage s32_mean-max_3k_lr3 stage --steps 3000 --val-every 500 --pool mean-max --lr 3e-3
-for pool in mean mean-max; do stage "s64_${pool}" stage64 --steps 1500 --val-every 500 --pool $pool; done
-# What pre-training gives a frozen encoder (32 x 32 x 48 stacks).
-for m in fratmae mae; do
-  [ -d "pre_$m" ] || $F -q pretrain --cache pre --out "pre_$m" --method $m --steps 2000 --batch 8 --lr 1e-3 --log-every 50
-done
-stage probe_random stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders
-stage probe_fratmae stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders --init pre_fratmae
-stage probe_mae stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders --init pre_mae
+group_seg() {
+  seg w16 --feature-size 16 --lr 2e-3 --lesion-prob 0.5
+  seg w8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5
+  seg w8_lr5 --feature-size 8 --lr 5e-3 --lesion-prob 0.5
+  seg w8_lp80 --feature-size 8 --lr 2e-3 --lesion-prob 0.8
+  seg w8_b8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5 --batch 8
+  seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  seg w8_lr5_lp33_centred --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --lesion-centred
+}
+group_overlap() {
+  for ov in 0 0.25 0.5; do overlap w8_lr5_lp33 $ov; done
+  for ov in 0.25 0.5; do overlap w8_lr5_lp33_centred $ov; done
+}
+group_stage() {
+  cohort_stage
+  for pool in mean max mean-max; do stage "s32_${pool}" stage --steps 400 --val-every 100 --pool $pool; done
+  stage s32_mean-max_axial stage --steps 400 --val-every 100 --pool mean-max --stack axial
+  for pool in mean mean-max; do stage "s32_${pool}_3k" stage --steps 3000 --val-every 500 --pool $pool; done
+  stage s32_mean-max_3k_lr3 stage --steps 3000 --val-every 500 --pool mean-max --lr 3e-3
+  for pool in mean mean-max; do stage "s64_${pool}" stage64 --steps 1500 --val-every 500 --pool $pool; done
+}
+group_probe() {
+  cohort_stage
+  cohort_pre
+  # What pre-training gives a frozen encoder (32 x 32 x 48 stacks).
+  for m in fratmae mae; do
+    [ -d "pre_$m" ] || $F -q pretrain --cache pre --out "pre_$m" --method $m --steps 2000 --batch 8 --lr 1e-3 --log-every 50
+  done
+  stage probe_random stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders
+  stage probe_fratmae stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders --init pre_fratmae
+  stage probe_mae stage --steps 400 --val-every 200 --pool mean-max --freeze-encoders --init pre_mae
+}
+# PET clipped at SUV 50 instead of 20: kidneys and urine of PSMA studies (SUV 25-60) and the
+# hottest lesions are all 1.0 at a clip of 20, so the hottest lesions look like urine.
+group_petclip() {
+  [ -d seg_pet50 ] || $F -q preprocess -d seg_raw -o seg_pet50 --size 32 32 48 --pet-max 50
+  seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  seg w8_lr5_lp33_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1
+  SEG_CACHE=seg_pet50 seg w8_lr5_lp33_pet50 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  SEG_CACHE=seg_pet50 seg w8_lr5_lp33_pet50_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1
+}
+
+cohort_seg
+groups=("${@:3}")
+[ ${#groups[@]} -gt 0 ] || groups=(seg overlap stage probe petclip)
+for g in "${groups[@]}"; do "group_$g"; done
 echo "explore-settings: done; results in $out/$res"

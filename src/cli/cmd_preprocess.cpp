@@ -20,13 +20,15 @@ void add_preprocess(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
       "preprocess",
-      "Preprocess a dataset (AutoPET layout: <case>/CTres.nii.gz, SUV.nii.gz[, SEG.nii.gz] + metadata.csv; "
-      "or folders from fratmae convert) into a training cache: whole body resized to H x W x D, native "
+      "Preprocess a dataset (AutoPET III as distributed: dataset.json, imagesTr/<case>_0000|0001.nii.gz, "
+      "labelsTr/, fdg_metadata.csv, psma_metadata.csv; AutoPET I/II: <case>/CTres.nii.gz, SUV.nii.gz[, SEG.nii.gz] "
+      "with TCIA's clinical CSV or metadata.csv; or folders from fratmae convert) into a training cache: whole body resized to H x W x D, native "
       "copy for segmentation, normalised int16, prompts and CLIP ids. Incremental: cases already done "
       "with the same settings are skipped");
   sub->add_option("-d,--data", a->cfg.data, "dataset folder")->required();
   sub->add_option("-m,--metadata", a->cfg.metadata,
-                  "metadata CSV (case,tracer,diagnosis,age,sex[,stage]); default DATA/metadata.csv, else each case's study.json");
+                  "metadata CSV(s): fratmae's (case,tracer,diagnosis,age,sex[,stage]) or AutoPET's FDG / PSMA tables; "
+                  "default: those in DATA (metadata.csv, fdg_metadata.csv, psma_metadata.csv), else each case's study.json");
   sub->add_option("-o,--out", a->cfg.out, "cache folder (created, or updated incrementally)")->required();
   sub->add_option("--size", a->size, "whole-body size H W D (AP, LR, SI)")->expected(3)->capture_default_str();
   sub->add_option("-j,--workers", a->cfg.build.workers, "cases preprocessed at once (0 = one per core)")

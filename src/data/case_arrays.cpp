@@ -35,6 +35,9 @@ CaseArrays case_from_volumes(const CaseMeta& meta, const Volume& ct, const Volum
   if (seg && !seg->geom.same_grid(suv.geom, 1e-3))
     throw Error(what + ": SEG is not on the PET grid (SEG " + seg->geom.to_string() + "; PET " +
                 suv.geom.to_string() + "); the lesion mask must be drawn on the PET grid");
+  if (seg && seg->data.numel() > 0 && seg->data.max().item<double>() > 1)
+    throw Error(what + ": SEG has values other than 0 and 1 (up to " + num(seg->data.max().item<double>()) +
+                "); give a binary lesion mask (0 background, 1 lesion), as AutoPET's labels are");
   const Volume ct_c = to_canonical(Volume{ct.data, suv.geom});
   const Volume suv_c = to_canonical(suv);
   CaseArrays c;

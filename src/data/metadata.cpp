@@ -7,6 +7,7 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "data/csv_table.h"
 
 namespace fratmae::data {
 
@@ -45,34 +46,6 @@ std::string lower(std::string s) {
 }
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-// One CSV record (RFC 4180 quoting; no newlines inside quoted fields).
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        cur += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.push_back(trim(cur));
-      cur.clear();
-    } else if (c != '\r') {
-      cur += c;
-    }
-  }
-  out.push_back(trim(cur));
-  return out;
-}
 }  // namespace
 
 int parse_stage(const std::string& text) {
@@ -104,50 +77,36 @@ std::string make_prompt(const CaseMeta& m) {
 }
 
 std::map<std::string, CaseMeta> read_metadata_csv(const std::filesystem::path& path) {
-  std::istringstream in(read_file(path));
-  std::string line;
-  if (!std::getline(in, line)) throw FileError(path, "metadata CSV is empty; it needs a header case,tracer,diagnosis,age,sex[,stage]");
-  if (line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line = line.substr(3);  // UTF-8 BOM
-  const std::vector<std::string> header = split_csv(line);
-  auto column = [&](const std::string& name, bool required) -> int {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (lower(header[i]) == name) return static_cast<int>(i);
-    if (required)
-      throw FileError(path, "metadata CSV has no column '" + name +
-                                "'; the header must contain case,tracer,diagnosis,age,sex (stage optional)");
-    return -1;
-  };
-  const int c_case = column("case", true), c_tracer = column("tracer", true),
-            c_diag = column("diagnosis", true), c_age = column("age", true),
-            c_sex = column("sex", true), c_stage = column("stage", false);
+  return read_metadata_table(read_csv(path));
+}
+
+std::map<std::string, CaseMeta> read_metadata_table(const CsvTable& t) {
+  const std::string need = "the header must contain case,tracer,diagnosis,age,sex (stage optional)";
+  const int c_case = t.require("case", need), c_tracer = t.require("tracer", need),
+            c_diag = t.require("diagnosis", need), c_age = t.require("age", need), c_sex = t.require("sex", need),
+            c_stage = t.column("stage");
   std::map<std::string, CaseMeta> out;
-  int line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (trim(line).empty()) continue;
-    const std::vector<std::string> f = split_csv(line);
-    const std::string where = "line " + std::to_string(line_no);
-    if (f.size() < header.size())
-      throw FileError(path, where + " has " + std::to_string(f.size()) + " fields, the header " +
-                                std::to_string(header.size()));
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    const std::vector<std::string>& f = t.rows[r];
+    const std::string where = "line " + std::to_string(t.lines[r]);
     CaseMeta m;
     m.id = f[c_case];
-    if (m.id.empty()) throw FileError(path, where + ": empty case id");
+    if (m.id.empty()) throw FileError(t.path, where + ": empty case id");
     m.tracer = f[c_tracer];
     m.diagnosis = f[c_diag];
     m.sex = upper(f[c_sex]);
     if (!f[c_age].empty() && upper(f[c_age]) != "NA") {
       m.age = parse_age(f[c_age]);
-      if (m.age < 0) throw FileError(path, where + ": age '" + f[c_age] + "' is not a number of years");
+      if (m.age < 0) throw FileError(t.path, where + ": age '" + f[c_age] + "' is not a number of years");
     }
     if (c_stage >= 0) {
       try {
         m.stage = parse_stage(f[c_stage]);
       } catch (const Error& e) {
-        throw FileError(path, where + " (case " + m.id + "): " + e.what());
+        throw FileError(t.path, where + " (case " + m.id + "): " + e.what());
       }
     }
-    if (!out.emplace(m.id, m).second) throw FileError(path, where + ": case '" + m.id + "' appears twice");
+    if (!out.emplace(m.id, m).second) throw FileError(t.path, where + ": case '" + m.id + "' appears twice");
   }
   return out;
 }

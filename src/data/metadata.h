@@ -41,6 +41,10 @@ std::string make_prompt(const CaseMeta& m);
 /// the file and line for a missing column, a duplicate case, a bad age or stage.
 std::map<std::string, CaseMeta> read_metadata_csv(const std::filesystem::path& path);
 
+struct CsvTable;
+/// The same for a table already read (data/csv_table.h).
+std::map<std::string, CaseMeta> read_metadata_table(const CsvTable& table);
+
 /// Canonical tracer name from a DICOM RadiopharmaceuticalDescription-like string
 /// ("Fluorodeoxyglucose" -> "18F-FDG", "Ga-68 PSMA-11" -> "68Ga-PSMA"); unknown names are
 /// returned trimmed, as given.

@@ -11,6 +11,8 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "data/csv_table.h"
+#include "io/autopet_layout.h"
 #include "io/image_io.h"
 
 namespace fs = std::filesystem;
@@ -106,62 +108,123 @@ std::string hash_hex(const std::string& text) {
 
 }  // namespace
 
-std::vector<DatasetCase> discover_dataset(const fs::path& data_dir, const fs::path& metadata_csv,
+namespace {
+
+// Every metadata table a dataset has: fratmae's own (by case id) and AutoPET's (by study key).
+struct MetadataIndex {
+  std::vector<fs::path> files;
+  std::map<std::string, std::pair<data::CaseMeta, fs::path>> by_case, by_study;
+
+  void add(const fs::path& path) {
+    const data::CsvTable t = data::read_csv(path);
+    const bool own = metadata_form(t) == MetadataForm::kFratmae;
+    auto& into = own ? by_case : by_study;
+    for (auto& [key, meta] : own ? data::read_metadata_table(t) : read_autopet_metadata(t))
+      if (!into.emplace(key, std::pair{meta, path}).second && own)
+        throw FileError(path, "case '" + key + "' is also in " + into.at(key).second.string());
+    files.push_back(path);
+  }
+  bool empty() const { return files.empty(); }
+  std::string names() const {
+    std::string s;
+    for (const fs::path& f : files) s += (s.empty() ? "" : ", ") + f.string();
+    return s;
+  }
+};
+
+// The metadata files: those given, else those recognised inside the dataset folder.
+MetadataIndex load_metadata(const fs::path& data_dir, const std::vector<fs::path>& given) {
+  MetadataIndex index;
+  std::error_code ec;
+  if (!given.empty()) {
+    for (const fs::path& p : given) {
+      if (!fs::is_regular_file(p, ec)) throw FileError(p, "does not exist or is not a file (--metadata)");
+      index.add(p);
+    }
+    return index;
+  }
+  for (const std::string& name : metadata_file_names())
+    if (fs::is_regular_file(data_dir / name, ec)) index.add(data_dir / name);
+  return index;
+}
+
+}  // namespace
+
+std::vector<DatasetCase> discover_dataset(const fs::path& data_dir, const std::vector<fs::path>& metadata,
                                           const fs::path& exclude) {
   std::error_code ec;
   if (!fs::is_directory(data_dir, ec)) throw FileError(data_dir, "is not a folder; --data needs a dataset folder");
-  std::vector<fs::path> dirs;
-  find_case_dirs(data_dir, 3, exclude, dirs);
-  if (dirs.empty())
-    throw FileError(data_dir, "no cases found: expected <case>/SUV.nii.gz with CTres.nii.gz (AutoPET layout, "
-                              "fratmae phantom) or folders written by fratmae convert");
-
-  fs::path csv = metadata_csv;
-  if (csv.empty() && fs::is_regular_file(data_dir / "metadata.csv", ec)) csv = data_dir / "metadata.csv";
-  std::map<std::string, data::CaseMeta> table;
-  if (!csv.empty()) table = data::read_metadata_csv(csv);
-
-  std::map<std::string, int> first_component_count;
   std::vector<DatasetCase> cases;
-  for (const fs::path& d : dirs) {
-    DatasetCase c;
-    c.dir = d;
-    const fs::path rel = d.lexically_relative(data_dir);
-    c.id = (rel.empty() || rel == ".") ? folder_name(d) : rel.generic_string();  // DIR itself is a study
-    c.suv = find_image(d, "SUV");
-    c.ct = find_image(d, "CTres");
-    c.seg = find_image(d, "SEG");
-    ++first_component_count[c.id.substr(0, c.id.find('/'))];
-    cases.push_back(std::move(c));
+  if (is_nnunet_dataset(data_dir)) {
+    for (const NnUnetCase& n : discover_nnunet(data_dir)) {
+      DatasetCase c;
+      c.id = n.id;
+      c.dir = n.pet.parent_path();
+      c.suv = n.pet, c.ct = n.ct, c.seg = n.label;
+      cases.push_back(std::move(c));
+    }
+    if (cases.empty())
+      throw FileError(data_dir, "is an nnU-Net dataset without cases: imagesTr/ holds no <case>_0000 / _0001 images");
+  } else {
+    std::vector<fs::path> dirs;
+    find_case_dirs(data_dir, 3, exclude, dirs);
+    if (dirs.empty())
+      throw FileError(data_dir, "no cases found: expected <case>/SUV.nii.gz with CTres.nii.gz (AutoPET I/II, "
+                                "fratmae phantom), imagesTr/<case>_0000.nii.gz (AutoPET III, nnU-Net) or "
+                                "folders written by fratmae convert");
+    for (const fs::path& d : dirs) {
+      DatasetCase c;
+      c.dir = d;
+      const fs::path rel = d.lexically_relative(data_dir);
+      c.id = (rel.empty() || rel == ".") ? folder_name(d) : rel.generic_string();  // DIR itself is a study
+      c.suv = find_image(d, "SUV");
+      c.ct = find_image(d, "CTres");
+      c.seg = find_image(d, "SEG");
+      cases.push_back(std::move(c));
+    }
   }
 
+  const MetadataIndex index = load_metadata(data_dir, metadata);
+  std::map<std::string, int> first_component_count;
+  for (const DatasetCase& c : cases) ++first_component_count[c.id.substr(0, c.id.find('/'))];
   std::vector<std::string> missing;
   for (DatasetCase& c : cases) {
     const std::string leaf = c.dir.filename().string(), first = c.id.substr(0, c.id.find('/'));
-    const data::CaseMeta* row = nullptr;
+    const std::pair<data::CaseMeta, fs::path>* row = nullptr;
     for (const std::string& key : {c.id, leaf, first}) {
       if (key == first && first_component_count[first] > 1) continue;
-      const auto it = table.find(key);
-      if (it != table.end()) {
+      if (key == leaf && c.dir.filename() != fs::path(c.id).filename()) continue;  // nnU-Net: the images folder
+      const auto it = index.by_case.find(key);
+      if (it != index.by_case.end()) {
         row = &it->second;
         break;
       }
     }
+    if (!row) {
+      const std::string key = autopet_study_key(c.id);
+      const auto it = key.empty() ? index.by_study.end() : index.by_study.find(key);
+      if (it != index.by_study.end()) row = &it->second;
+    }
     if (row) {
-      c.meta = *row;
-      c.metadata_source = csv;
+      c.meta = row->first;
+      c.metadata_source = row->second;
     } else if (fs::is_regular_file(c.dir / "study.json", ec)) {
       c.meta = meta_from_study_json(c.dir / "study.json", c.id);
       c.metadata_source = c.dir / "study.json";
-      if (!csv.empty()) missing.push_back(c.id);
-    } else if (!csv.empty()) {
+      if (!index.empty()) missing.push_back(c.id);
+    } else if (!index.empty()) {
       missing.push_back(c.id);
     }
     c.meta.id = c.id;
   }
-  if (!missing.empty())
-    spdlog::warn("{} case(s) have no row in {} (first: {}); their prompts say 'unknown' where metadata is missing",
-                 missing.size(), csv.string(), missing.front());
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? "', '" : "'") + missing[i];
+    list += "'";
+    if (missing.size() > 5) list += " and " + std::to_string(missing.size() - 5) + " more";
+    spdlog::warn("{} case(s) have no row in {}: {}; their prompts say 'unknown' where metadata is missing",
+                 missing.size(), index.names(), list);
+  }
   return cases;
 }
 

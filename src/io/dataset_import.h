@@ -1,14 +1,19 @@
 // Datasets on disk -> the preprocessed cache (`fratmae preprocess`).
 //
 // Layouts found under --data (searched up to three folders deep, sorted):
-//   AutoPET:          DIR/<case>/{CTres,SUV[,SEG]}.nii.gz   (also DIR/<patient>/<study>/...,
-//                     as in TCIA's FDG-PET-CT-Lesions), metadata in DIR/metadata.csv or --metadata
+//   AutoPET III:      the nnU-Net raw dataset as distributed (DIR/dataset.json, imagesTr/,
+//                     labelsTr/; io/autopet_layout.h), with fdg_metadata.csv / psma_metadata.csv
+//   AutoPET I/II:     DIR/<case>/{CTres,SUV[,SEG]}.nii.gz   (also DIR/<patient>/<study>/...,
+//                     as in TCIA's FDG-PET-CT-Lesions), with TCIA's clinical metadata CSV
 //   fratmae convert:  DIR/<case>/{SUV,CTres}.nii.gz + study.json (tracer, sex, age from DICOM);
 //                     DIR itself may be one such study
 //   fratmae phantom:  the AutoPET layout with metadata.csv
 // Any of .nii.gz, .nii, .nrrd, .mha is accepted for each image. A case is the folder's path
-// relative to DIR ("PETCT_0af7/08-12-2005-..."); a metadata CSV row matches it by that path, the
-// folder's own name or, when unique, its first component.
+// relative to DIR ("PETCT_0af7/08-12-2005-...") or the nnU-Net case name. Metadata: the files
+// given with --metadata, else those in DIR (metadata.csv, fdg_metadata.csv, psma_metadata.csv,
+// "Clinical Metadata FDG PET_CT Lesions.csv"). A row of fratmae's own table matches a case by its
+// path, the folder's own name or, when unique, its first component; a row of AutoPET's tables by
+// the study (io/autopet_layout.h).
 #pragma once
 
 #include <filesystem>
@@ -26,11 +31,11 @@ struct DatasetCase {
   data::CaseMeta meta;
 };
 
-/// Finds the cases under `data_dir` (see top of file). `metadata_csv` empty: DIR/metadata.csv
-/// when present. `exclude`: a folder not to search (the cache, if inside DIR). Throws
-/// FileError naming the folder when there is no case at all.
+/// Finds the cases under `data_dir` (see top of file). `metadata` empty: the tables found in
+/// DIR. `exclude`: a folder not to search (the cache, if inside DIR). Throws FileError naming the
+/// folder when there is no case at all, or naming a metadata file that cannot be read.
 std::vector<DatasetCase> discover_dataset(const std::filesystem::path& data_dir,
-                                          const std::filesystem::path& metadata_csv = {},
+                                          const std::vector<std::filesystem::path>& metadata = {},
                                           const std::filesystem::path& exclude = {});
 
 /// Reads and checks one case (grids match, values finite, plausible units) into canonical
@@ -42,7 +47,8 @@ data::CaseArrays load_dataset_case(const DatasetCase& c);
 data::CaseJob dataset_job(const DatasetCase& c);
 
 struct PreprocessConfig {
-  std::filesystem::path data, metadata, out;
+  std::filesystem::path data, out;
+  std::vector<std::filesystem::path> metadata;  // empty: the tables found in `data`
   data::CacheSettings settings;
   data::BuildOptions build;
   bool overwrite = false;

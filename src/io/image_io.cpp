@@ -140,9 +140,14 @@ Volume read_as(const fs::path& path) {
     throw FileError(path, "is a folder; give an image file (.nii.gz, .nrrd, .mha)");
   itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(
       path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
-  if (!io)
+  const std::string lname = lower(path.filename().string());
+  const bool nifti = ends_with(lname, ".nii") || ends_with(lname, ".nii.gz");
+  if (!io) {
+    // A NIfTI file ITK cannot open is most often cut short or damaged: say which.
+    if (nifti) scan_nifti(path);
     throw FileError(path, "not a readable image (supported: .nii, .nii.gz, .nrrd, .nhdr, .mha, "
                           ".mhd; DICOM series are read from a folder)");
+  }
   try {
     io->SetFileName(path.string());
     io->ReadImageInformation();
@@ -158,8 +163,6 @@ Volume read_as(const fs::path& path) {
   if (io->GetNumberOfComponents() != 1)
     throw FileError(path, "has " + std::to_string(io->GetNumberOfComponents()) +
                               " components per voxel; a scalar image is needed");
-  const std::string lname = lower(path.filename().string());
-  const bool nifti = ends_with(lname, ".nii") || ends_with(lname, ".nii.gz");
   const std::vector<int64_t> non_finite = nifti ? scan_nifti(path) : std::vector<int64_t>{};
   using Image = itk::Image<T, 3>;
   auto reader = itk::ImageFileReader<Image>::New();

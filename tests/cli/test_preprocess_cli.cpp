@@ -135,3 +135,76 @@ TEST(PreprocessCli, ACacheBeingWrittenIsRefused) {
   r = run_fratmae(cmd);
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
+
+// AutoPET exactly as distributed: AutoPET III's nnU-Net folder (case ids with spaces, channel
+// names in dataset.json, fdg/psma metadata tables) and AutoPET I/II's TCIA tree with TCIA's
+// clinical CSV, both from phantom studies renamed to the published names.
+TEST(PreprocessCli, AutopetAsDistributed) {
+  test::TempDir tmp;
+  auto r = run_fratmae("phantom --out " + quote(tmp / "ph") + " --cases 2 --seed 4");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string study = "02-04-2006-NA-PET-CT Ganzkoerper  primaer mit KM-43376";
+  const std::string fdg = "fdg_2ce074c2ea_" + study, psma = "psma_0a1b2c3d4e5f6789_2019-08-21";
+  const fs::path d = tmp / "Dataset221_AutoPETIII";
+  fs::create_directories(d / "imagesTr");
+  fs::create_directories(d / "labelsTr");
+  const std::pair<std::string, std::string> cases[] = {{fdg, "PHANTOM_0000"}, {psma, "PHANTOM_0001"}};
+  for (const auto& [id, src] : cases) {
+    fs::copy_file(tmp / "ph" / src / "CTres.nii.gz", d / "imagesTr" / (id + "_0000.nii.gz"));
+    fs::copy_file(tmp / "ph" / src / "SUV.nii.gz", d / "imagesTr" / (id + "_0001.nii.gz"));
+    fs::copy_file(tmp / "ph" / src / "SEG.nii.gz", d / "labelsTr" / (id + ".nii.gz"));
+  }
+  write_file_atomic(d / "dataset.json",
+                    R"({"channel_names": {"0": "CT", "1": "PET"}, "labels": {"background": 0, "tumor": 1},)"
+                    R"( "numTraining": 2, "file_ending": ".nii.gz"})");
+  const std::string loc = "./FDG-PET-CT-Lesions/PETCT_2ce074c2ea/" + study;
+  write_file_atomic(d / "fdg_metadata.csv",
+                    "\xEF\xBB\xBFSubject ID,Study UID,Study Date,Modality,File Location,diagnosis,age,sex\r\n"
+                    "PETCT_2ce074c2ea,1.2.3,2/4/2006,CT,\"" + loc + "/2.000000-CT-1\",MELANOMA,063Y,M\r\n"
+                    "PETCT_2ce074c2ea,1.2.3,2/4/2006,PT,\"" + loc + "/3.000000-PET-2\",MELANOMA,063Y,M\r\n");
+  write_file_atomic(d / "psma_metadata.csv",
+                    "Subject ID,Study Date,age,pet_radionuclide\nPSMA_0a1b2c3d4e5f6789,2019-08-21,71,68Ga\n");
+  const std::string size = " --size 32 32 48";
+  r = run_fratmae("preprocess --data " + quote(d) + " --out " + quote(tmp / "cache3") + size);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto cache = data::Cache::open(tmp / "cache3");
+  ASSERT_EQ(cache->size(), 2);
+  EXPECT_EQ(cache->at(0).id, fdg);
+  EXPECT_EQ(cache->at(0).prompt, "<tracer> 18F FDG <diagnosis> melanoma <age> 63 <sex> M");
+  EXPECT_EQ(cache->at(1).id, psma);
+  EXPECT_EQ(cache->at(1).prompt, "<tracer> 68Ga PSMA <diagnosis> prostate cancer <age> 71 <sex> M");
+  // The label became the lesion mask, on the study's own grid.
+  const Volume seg = io::read_labels(d / "labelsTr" / (psma + ".nii.gz"));
+  EXPECT_TRUE(at::equal(from_canonical(cache->at(1).nat_seg, cache->at(1).source_geometry).data, seg.data));
+  cache.reset();
+
+  // A label that is not 0/1 is refused, naming the case.
+  Volume bad = io::read_labels(d / "labelsTr" / (fdg + ".nii.gz"));
+  bad.data.view(-1)[0] = 2;
+  io::write_image(bad, d / "labelsTr" / (fdg + ".nii.gz"));
+  r = run_fratmae("preprocess --data " + quote(d) + " --out " + quote(tmp / "cache3b") + size);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, fdg)) << r.output;
+  EXPECT_TRUE(contains(r.output, "values other than 0 and 1")) << r.output;
+
+  // AutoPET I/II: the TCIA tree and TCIA's clinical CSV (one row per series).
+  const fs::path t = tmp / "FDG-PET-CT-Lesions";
+  fs::create_directories(t / "PETCT_2ce074c2ea" / study);
+  for (const char* f : {"CTres.nii.gz", "SUV.nii.gz", "SEG.nii.gz"})
+    fs::copy_file(tmp / "ph/PHANTOM_0000" / f, t / "PETCT_2ce074c2ea" / study / f);
+  fs::copy_file(d / "fdg_metadata.csv", t / "Clinical Metadata FDG PET_CT Lesions.csv");
+  r = run_fratmae("preprocess --data " + quote(t) + " --out " + quote(tmp / "cache12") + size);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  cache = data::Cache::open(tmp / "cache12");
+  ASSERT_EQ(cache->size(), 1);
+  EXPECT_EQ(cache->at(0).id, "PETCT_2ce074c2ea/" + study);
+  EXPECT_EQ(cache->at(0).prompt, "<tracer> 18F FDG <diagnosis> melanoma <age> 63 <sex> M");
+
+  // A dataset.json that does not say which channel is which.
+  write_file_atomic(d / "dataset.json", R"({"channel_names": {"0": "A", "1": "B"}})");
+  r = run_fratmae("preprocess --data " + quote(d) + " --out " + quote(tmp / "cache3c") + size);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "dataset.json")) << r.output;
+  EXPECT_TRUE(contains(r.output, "which channel is CT and which PET")) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "cache3c/index.json"));
+}

@@ -103,7 +103,25 @@ TEST(ImageIo, TruncatedFileIsRejected) {
   // A .nii.gz cut in the middle of its compressed stream.
   io::write_image(sample_volume(), tmp / "w.nii.gz");
   fs::resize_file(tmp / "w.nii.gz", fs::file_size(tmp / "w.nii.gz") / 2);
-  expect_error_contains([&] { io::read_image(tmp / "w.nii.gz"); }, "w.nii.gz");
+  expect_error_contains([&] { io::read_image(tmp / "w.nii.gz"); }, "w.nii.gz", "truncated");
+  // Cut inside the header, and damaged in the middle: said so, not only "not a readable image".
+  io::write_image(sample_volume(), tmp / "x.nii.gz");
+  fs::resize_file(tmp / "x.nii.gz", 30);
+  expect_error_contains([&] { io::read_image(tmp / "x.nii.gz"); }, "x.nii.gz", "truncated");
+  io::write_image(sample_volume(), tmp / "y.nii.gz");
+  {
+    std::fstream f(tmp / "y.nii.gz", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(tmp / "y.nii.gz") / 2));
+    const std::string junk(64, '\xA5');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  try {
+    io::read_image(tmp / "y.nii.gz");
+    ADD_FAILURE() << "a damaged .nii.gz was read";
+  } catch (const FileError& e) {
+    const std::string m = e.what();
+    EXPECT_TRUE(m.find("corrupt") != std::string::npos || m.find("truncated") != std::string::npos) << m;
+  }
 }
 
 TEST(ImageIo, GarbageFileIsRejected) {

@@ -1,0 +1,101 @@
+#include "fuzz_targets.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "core/atomic_output.h"
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "data/csv_table.h"
+#include "data/metadata.h"
+#include "io/autopet_layout.h"
+#include "text/clip_tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace fratmae::fuzz {
+
+namespace {
+std::string bytes(const uint8_t* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
+
+// A private folder for targets that read from disk, made once per process.
+const fs::path& scratch() {
+  static const fs::path dir = [] {
+    std::string tmpl = (fs::temp_directory_path() / "fratmae-fuzz-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw Error("fuzz: cannot make a scratch folder");
+    return fs::path(tmpl);
+  }();
+  return dir;
+}
+}  // namespace
+
+void csv_metadata(const uint8_t* data, size_t size) {
+  try {
+    const data::CsvTable t = data::parse_csv(bytes(data, size), "fuzz.csv");
+    for (const auto& row : t.rows)
+      if (row.size() != t.header.size()) __builtin_trap();  // rows are padded to the header
+    if (io::metadata_form(t) == io::MetadataForm::kFratmae) {
+      for (const auto& [id, m] : data::read_metadata_table(t)) (void)data::make_prompt(m);
+    } else {
+      for (const auto& [key, m] : io::read_autopet_metadata(t)) (void)data::make_prompt(m);
+    }
+  } catch (const Error&) {
+  }
+  try {
+    (void)io::autopet_study_key(bytes(data, size));
+  } catch (const Error&) {
+  }
+}
+
+void clip_tokenizer(const uint8_t* data, size_t size) {
+  static const auto tok = std::make_unique<text::ClipTokenizer>();
+  try {
+    const std::string text = bytes(data, size);
+    const std::vector<int64_t> ids = tok->encode(text);
+    for (int64_t id : ids)
+      if (id < 0 || id >= tok->vocab_size()) __builtin_trap();
+    (void)tok->decode(ids);
+    if (tok->tokenize_padded(text).size() != static_cast<size_t>(text::ClipTokenizer::kContextLength))
+      __builtin_trap();
+  } catch (const Error&) {
+  }
+}
+
+void safetensors(const uint8_t* data, size_t size) {
+  try {
+    const SafetensorsFile f = parse_safetensors(bytes(data, size), "fuzz.safetensors");
+    for (const auto& [name, t] : f.tensors)
+      if (!t.is_contiguous()) __builtin_trap();
+  } catch (const Error&) {
+  }
+}
+
+void nnunet_dataset_json(const uint8_t* data, size_t size) {
+  const fs::path d = scratch() / "nnunet";
+  static const bool made = [&] {
+    fs::create_directories(d / "imagesTr");
+    fs::create_directories(d / "labelsTr");
+    for (const char* f : {"imagesTr/fdg_0a_s t_0000.nii.gz", "imagesTr/fdg_0a_s t_0001.nii.gz",
+                          "imagesTr/psma_0b_2020-01-01_0000.nrrd", "imagesTr/psma_0b_2020-01-01_0001.nrrd",
+                          "labelsTr/fdg_0a_s t.nii.gz"})
+      write_file_atomic(d / f, "x");
+    return true;
+  }();
+  (void)made;
+  write_file_atomic(d / "dataset.json", bytes(data, size));
+  try {
+    for (const io::NnUnetCase& c : io::discover_nnunet(d))
+      if (c.ct.empty() || c.pet.empty() || c.ct == c.pet) __builtin_trap();
+  } catch (const Error&) {
+  }
+}
+
+const std::vector<NamedTarget>& targets() {
+  static const std::vector<NamedTarget> t{{"csv_metadata", csv_metadata},
+                                          {"clip_tokenizer", clip_tokenizer},
+                                          {"safetensors", safetensors},
+                                          {"nnunet_dataset_json", nnunet_dataset_json}};
+  return t;
+}
+
+}  // namespace fratmae::fuzz
