@@ -11,6 +11,9 @@ packages=(
   libtorch-dev                 # LibTorch 1.13 (CPU)
   libinsighttoolkit5-dev       # ITK 5.2: NIfTI/NRRD/MHA, DICOM through GDCM
   libgdcm-dev                  # GDCM headers (ITK's DICOM library)
+  libdcmtk-dev                 # DCMTK 3.6.7: DICOM SEG in and out (dcmseg, dcmfg, dcmiod)
+  dicom3tools                  # dciodvfy: tests check the SEG objects fratmae writes
+  orthanc                      # a local PACS the --send test starts on 127.0.0.1
   libgloo-dev                  # c10d's Gloo backend
   nlohmann-json3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev

@@ -45,9 +45,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-/// Run the fratmae binary with `args` (a shell-quoted string).
-inline CommandResult run_fratmae(const std::string& args) {
-  const std::string cmd = std::string(FRATMAE_BINARY) + " " + args + " 2>&1";
+/// Run a shell command; stdout and stderr together.
+inline CommandResult run_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   CommandResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -57,6 +57,20 @@ inline CommandResult run_fratmae(const std::string& args) {
   const int status = ::pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+/// Run the fratmae binary with `args` (a shell-quoted string).
+inline CommandResult run_fratmae(const std::string& args) { return run_command(std::string(FRATMAE_BINARY) + " " + args); }
+
+/// dciodvfy's (Debian's dicom3tools) verdict on a DICOM file: the number of lines that report an
+/// "Error", and its whole report; -1 errors when dciodvfy is not installed.
+inline std::pair<int, std::string> dciodvfy(const fs::path& file) {
+  if (run_command("command -v dciodvfy").exit_code != 0) return {-1, ""};
+  const std::string out = run_command("dciodvfy '" + file.string() + "'").output;
+  int errors = 0;
+  for (size_t pos = 0; (pos = out.find("Error", pos)) != std::string::npos; ++pos)
+    if (pos == 0 || out[pos - 1] == '\n') ++errors;
+  return {errors, out};
 }
 
 inline std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }

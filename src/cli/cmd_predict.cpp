@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "io/predict.h"
+#include "io/predict_folder.h"
 
 namespace fratmae::cli {
 
@@ -21,7 +22,11 @@ void add_predict(CLI::App& app) {
       ->check(CLI::IsMember({"suv2.5", "suv4.0", "suvmax41"}))
       ->excludes(model);
   sub->add_option("--ct", c->ct, "CT: DICOM folder or file, or an image (HU); not needed by a PET-only model or --floor (with them it finds the body)");
-  sub->add_option("--pet", c->pet, "PET: DICOM folder or file (converted to SUV), or an SUV image")->required();
+  auto* pet = sub->add_option("--pet", c->pet, "PET: DICOM folder or file (converted to SUV), or an SUV image");
+  sub->add_option("--input", c->input,
+                  "instead of --pet/--ct, a folder of studies (AutoPET III nnU-Net, AutoPET I/II, fratmae's layout, "
+                  "or one DICOM study per sub-folder): OUT/<case>.nii.gz and OUT/<case>/ for each, summary.json")
+      ->excludes(pet);
   sub->add_option("-o,--out", c->out, "output folder")->required();
   sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--bf16", c->bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
@@ -30,7 +35,14 @@ void add_predict(CLI::App& app) {
   sub->add_option("--batch", c->batch, "windows per forward pass")->capture_default_str();
   sub->add_flag("--probability", c->probability, "also write probability.nii.gz");
   sub->add_flag("--overwrite", c->overwrite, "replace existing outputs (never an input)");
+  sub->add_option("--send", c->send,
+                  "store SEG.dcm (DICOM PET input, lesions found) to a PACS: AET@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242");
   sub->callback([c] {
+    if (!c->input.empty()) {
+      const auto s = io::predict_folder(*c);
+      spdlog::info("wrote {} ({:.1f} s)", c->out.string(), s["seconds"].get<double>());
+      return;
+    }
     const auto r = io::predict_study(*c);
     spdlog::info("wrote {} ({:.1f} s, peak memory {:.0f} MiB)", c->out.string(), r["seconds"].get<double>(),
                  r["peak_rss_mib"].get<double>());

@@ -2,15 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "fratmae/version.h"
+#include "io/dicom_seg.h"
 #include "io/dicom_series.h"
 #include "io/image_io.h"
 #include "io/resample.h"
+#include "io/rtstruct.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -26,6 +29,10 @@ void ConvertConfig::validate() const {
   if (out.empty()) throw Error("convert: --out FOLDER is required");
   if (pet_series && pet_dicom.empty()) throw Error("convert: --pet-series needs a DICOM PET input");
   if (ct_series && ct_dicom.empty()) throw Error("convert: --ct-series needs a DICOM CT input");
+  if (!seg_segments.empty() && seg_dicom.empty()) throw Error("convert: --segment needs --seg-dicom FILE");
+  if (!seg_dicom.empty() && !rtstruct.empty())
+    throw Error("convert: give the labels once: --seg-dicom FILE or --rtstruct FILE --roi NAME, not both");
+  if (!roi.empty() && rtstruct.empty()) throw Error("convert: --roi needs --rtstruct FILE");
 }
 
 namespace {
@@ -75,6 +82,10 @@ json ConvertConfig::to_json() const {
   j["ct_dicom"] = ct_dicom.string();
   j["ct"] = ct.string();
   j["ct_series"] = ct_series ? json(*ct_series) : json(nullptr);
+  j["seg_dicom"] = seg_dicom.string();
+  j["seg_segments"] = seg_segments;
+  j["rtstruct"] = rtstruct.string();
+  j["roi"] = roi;
   j["out"] = out.string();
   j["overwrite"] = overwrite;
   j["allow_different_frames"] = allow_different_frames;
@@ -164,6 +175,7 @@ ConvertedStudy convert_study(const ConvertConfig& given) {
     s.suv = Volume{(raw.data.to(at::kDouble) * suv.suvbw_factor).to(at::kFloat), raw.geom};
     const SeriesInfo info = read_series_info(series);
     pet_frame = series.frame_of_reference_uid;
+    s.pet_series = series;
     study["pet"] = {
         {"source", "dicom"},
         {"folder", cfg.pet_dicom.string()},
@@ -246,17 +258,88 @@ ConvertedStudy convert_study(const ConvertConfig& given) {
     study["ct_res"] = {{"method", "linear interpolation onto the PET grid, -1024 HU outside"},
                        {"geometry", geometry_json(s.ct_res->geom)}};
   }
+
+  // ---- Labels from a DICOM SEG, onto the PET grid
+  if (!cfg.seg_dicom.empty()) {
+    const DicomSegLabels labels =
+        read_dicom_seg(cfg.seg_dicom, s.suv.geom, pet_frame, cfg.seg_segments, cfg.allow_different_frames);
+    // Drawn on this study's PET or CT (when they came from DICOM and the SEG says what it references).
+    std::vector<std::string> ours;
+    for (const char* role : {"pet", "ct"})
+      if (study.contains(role) && study[role].value("source", "") == "dicom")
+        ours.push_back(study[role].value("series_uid", ""));
+    if (!ours.empty() && !labels.referenced_series_uid.empty() &&
+        std::find(ours.begin(), ours.end(), labels.referenced_series_uid) == ours.end() && !cfg.allow_different_frames)
+      throw FileError(cfg.seg_dicom, "references series " + labels.referenced_series_uid +
+                                         ", which is neither the PET's nor the CT's given: a segmentation of "
+                                         "another series (--allow-different-frames accepts it)");
+    json segments = json::array();
+    for (const DicomSegSegment& d : labels.segments)
+      segments.push_back({{"number", d.number}, {"label", d.label}, {"category", d.category}, {"type", d.type},
+                          {"frames", d.frames}});
+    const int64_t voxels = labels.mask.data.sum().item<int64_t>();
+    if (voxels == 0)
+      spdlog::warn("{}: the segments read ({}) mark no voxel of the PET grid", cfg.seg_dicom.string(),
+                   json(labels.used).dump());
+    study["seg"] = {{"source", "dicom-seg"},
+                    {"file", cfg.seg_dicom.string()},
+                    {"series_uid", labels.series_uid},
+                    {"referenced_series_uid", labels.referenced_series_uid},
+                    {"frame_of_reference_uid", labels.frame_of_reference_uid},
+                    {"segments", segments},
+                    {"used", labels.used},
+                    {"method", "frames placed by Image Position (Patient), nearest neighbour onto the PET grid, "
+                               "segments merged into label 1"},
+                    {"voxels", voxels},
+                    {"volume_ml", static_cast<double>(voxels) * s.suv.geom.voxel_volume_mm3() / 1000.0}};
+    spdlog::info("SEG: {} segment(s) of {}, {} voxels on the PET grid", labels.used.size(), labels.segments.size(),
+                 voxels);
+    s.seg = labels.mask;
+  }
+
+  // ---- Labels from an RTSTRUCT ROI: rasterised on the series it was drawn on, then onto the PET grid
+  if (!cfg.rtstruct.empty()) {
+    const std::string drawn_on = rtstruct_referenced_series(cfg.rtstruct);
+    const bool on_ct = s.ct && study.contains("ct") && study["ct"].value("source", "") == "dicom" &&
+                       !drawn_on.empty() && study["ct"].value("series_uid", "") == drawn_on;
+    const Geometry& grid = on_ct ? s.ct->geom : s.suv.geom;
+    const std::string frame = on_ct ? study["ct"].value("frame_of_reference_uid", "") : pet_frame;
+    const RtStructLabels labels = rasterise_rtstruct(cfg.rtstruct, cfg.roi, grid, frame, cfg.allow_different_frames);
+    const Volume mask = on_ct ? resample_labels(labels.mask, s.suv.geom) : labels.mask;
+    const int64_t voxels = mask.data.ne(0).sum().item<int64_t>();
+    if (labels.skipped_points + labels.skipped_open > 0)
+      spdlog::warn("{}: ROI {}: {} point and {} open contour(s) enclose nothing and were skipped",
+                   cfg.rtstruct.string(), labels.roi.name, labels.skipped_points, labels.skipped_open);
+    if (voxels == 0) spdlog::warn("{}: ROI {} marks no voxel of the PET grid", cfg.rtstruct.string(), labels.roi.name);
+    study["seg"] = {{"source", "rtstruct"},
+                    {"file", cfg.rtstruct.string()},
+                    {"roi", {{"number", labels.roi.number}, {"name", labels.roi.name}}},
+                    {"rois", describe_rois(rtstruct_rois(cfg.rtstruct))},
+                    {"referenced_series_uid", drawn_on},
+                    {"rasterised_on", on_ct ? "CT grid, then nearest neighbour onto the PET grid" : "PET grid"},
+                    {"method", "closed planar contours filled at voxel centres (even-odd), XOR per slice"},
+                    {"contours_filled", labels.contours_filled},
+                    {"skipped_point_contours", labels.skipped_points},
+                    {"skipped_open_contours", labels.skipped_open},
+                    {"slices", labels.slices},
+                    {"voxels", voxels},
+                    {"volume_ml", static_cast<double>(voxels) * s.suv.geom.voxel_volume_mm3() / 1000.0}};
+    spdlog::info("RTSTRUCT: ROI {} ({} contours on {} slices), {} voxels on the PET grid", labels.roi.name,
+                 labels.contours_filled, labels.slices, voxels);
+    s.seg = Volume{mask.data.ne(0).to(at::kByte), mask.geom};
+  }
   return s;
 }
 
 void write_study(const ConvertedStudy& s, const ConvertConfig& cfg) {
   StagedOutputs out(cfg.out, cfg.overwrite);
-  for (const fs::path& in : {cfg.pet, cfg.ct, cfg.pet_dicom, cfg.ct_dicom})
+  for (const fs::path& in : {cfg.pet, cfg.ct, cfg.pet_dicom, cfg.ct_dicom, cfg.seg_dicom, cfg.rtstruct})
     if (!in.empty()) out.protect_input(in);
-  for (const char* name : {"SUV.nii.gz", "CT.nii.gz", "CTres.nii.gz", "study.json"}) out.remove_stale(name);
+  for (const char* name : {"SUV.nii.gz", "CT.nii.gz", "CTres.nii.gz", "SEG.nii.gz", "study.json"}) out.remove_stale(name);
   write_image(s.suv, out.stage("SUV.nii.gz"));
   if (s.ct) write_image(*s.ct, out.stage("CT.nii.gz"));
   if (s.ct_res) write_image(*s.ct_res, out.stage("CTres.nii.gz"));
+  if (s.seg) write_image(*s.seg, out.stage("SEG.nii.gz"), "labels from a DICOM SEG");
   out.write_text("study.json", s.study.dump(2) + "\n");
   out.commit();
 }

@@ -150,10 +150,7 @@ MetadataIndex load_metadata(const fs::path& data_dir, const std::vector<fs::path
 
 }  // namespace
 
-std::vector<DatasetCase> discover_dataset(const fs::path& data_dir, const std::vector<fs::path>& metadata,
-                                          const fs::path& exclude) {
-  std::error_code ec;
-  if (!fs::is_directory(data_dir, ec)) throw FileError(data_dir, "is not a folder; --data needs a dataset folder");
+std::vector<DatasetCase> find_image_cases(const fs::path& data_dir, const fs::path& exclude) {
   std::vector<DatasetCase> cases;
   if (is_nnunet_dataset(data_dir)) {
     for (const NnUnetCase& n : discover_nnunet(data_dir)) {
@@ -163,26 +160,34 @@ std::vector<DatasetCase> discover_dataset(const fs::path& data_dir, const std::v
       c.suv = n.pet, c.ct = n.ct, c.seg = n.label;
       cases.push_back(std::move(c));
     }
-    if (cases.empty())
-      throw FileError(data_dir, "is an nnU-Net dataset without cases: imagesTr/ holds no <case>_0000 / _0001 images");
-  } else {
-    std::vector<fs::path> dirs;
-    find_case_dirs(data_dir, 3, exclude, dirs);
-    if (dirs.empty())
-      throw FileError(data_dir, "no cases found: expected <case>/SUV.nii.gz with CTres.nii.gz (AutoPET I/II, "
-                                "fratmae phantom), imagesTr/<case>_0000.nii.gz (AutoPET III, nnU-Net) or "
-                                "folders written by fratmae convert");
-    for (const fs::path& d : dirs) {
-      DatasetCase c;
-      c.dir = d;
-      const fs::path rel = d.lexically_relative(data_dir);
-      c.id = (rel.empty() || rel == ".") ? folder_name(d) : rel.generic_string();  // DIR itself is a study
-      c.suv = find_image(d, "SUV");
-      c.ct = find_image(d, "CTres");
-      c.seg = find_image(d, "SEG");
-      cases.push_back(std::move(c));
-    }
+    return cases;
   }
+  std::vector<fs::path> dirs;
+  find_case_dirs(data_dir, 3, exclude, dirs);
+  for (const fs::path& d : dirs) {
+    DatasetCase c;
+    c.dir = d;
+    const fs::path rel = d.lexically_relative(data_dir);
+    c.id = (rel.empty() || rel == ".") ? folder_name(d) : rel.generic_string();  // DIR itself is a study
+    c.suv = find_image(d, "SUV");
+    c.ct = find_image(d, "CTres");
+    c.seg = find_image(d, "SEG");
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+std::vector<DatasetCase> discover_dataset(const fs::path& data_dir, const std::vector<fs::path>& metadata,
+                                          const fs::path& exclude) {
+  std::error_code ec;
+  if (!fs::is_directory(data_dir, ec)) throw FileError(data_dir, "is not a folder; --data needs a dataset folder");
+  std::vector<DatasetCase> cases = find_image_cases(data_dir, exclude);
+  if (cases.empty() && is_nnunet_dataset(data_dir))
+    throw FileError(data_dir, "is an nnU-Net dataset without cases: imagesTr/ holds no <case>_0000 / _0001 images");
+  if (cases.empty())
+    throw FileError(data_dir, "no cases found: expected <case>/SUV.nii.gz with CTres.nii.gz (AutoPET I/II, "
+                              "fratmae phantom), imagesTr/<case>_0000.nii.gz (AutoPET III, nnU-Net) or "
+                              "folders written by fratmae convert");
 
   const MetadataIndex index = load_metadata(data_dir, metadata);
   std::map<std::string, int> first_component_count;

@@ -38,6 +38,10 @@ std::vector<DatasetCase> discover_dataset(const std::filesystem::path& data_dir,
                                           const std::vector<std::filesystem::path>& metadata = {},
                                           const std::filesystem::path& exclude = {});
 
+/// The image cases under `data_dir` (the layouts above), without metadata; empty when none.
+std::vector<DatasetCase> find_image_cases(const std::filesystem::path& data_dir,
+                                          const std::filesystem::path& exclude = {});
+
 /// Reads and checks one case (grids match, values finite, plausible units) into canonical
 /// arrays. Throws fratmae::Error / FileError naming the case and file.
 data::CaseArrays load_dataset_case(const DatasetCase& c);

@@ -21,6 +21,8 @@
 #include "eval/reference_floors.h"
 #include "infer/cache_eval.h"
 #include "io/convert.h"
+#include "io/dicom_seg.h"
+#include "io/dicom_send.h"
 #include "io/image_io.h"
 #include "train/finetuner.h"
 #include "viz/mip.h"
@@ -40,11 +42,12 @@ void PredictConfig::validate() const {
     if (std::find(f.begin(), f.end(), floor) == f.end())
       throw Error("predict: unknown --floor '" + floor + "' (suv2.5, suv4.0, suvmax41)");
   }
-  if (pet.empty()) throw Error("predict: --pet is required");
+  if (pet.empty() && input.empty()) throw Error("predict: give --pet (one study) or --input FOLDER (many studies)");
   if (out.empty()) throw Error("predict: --out FOLDER is required");
   check_device(device, "predict");
   if (!(overlap < 1)) throw Error("predict: --overlap must lie in [0, 1)");
   if (batch < 1) throw Error("predict: --batch must be at least 1");
+  if (!send.empty()) DicomPeer::parse(send);  // a malformed node is refused before any work
 }
 
 namespace {
@@ -65,12 +68,36 @@ std::array<double, 3> canonical_spacing(const Geometry& g) { return {g.spacing[2
 namespace {
 
 // SEG.nii.gz, lesions.json and mip.png of a canonical mask on the study's PET grid.
-void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const ConvertedStudy& study, const Volume& suv_c,
-                        const Volume* ct_c, const std::array<double, 3>& spacing, json& record,
-                        const std::string& description) {
+void write_segmentation(const PredictConfig& cfg, StagedOutputs& out, const at::Tensor& mask_c,
+                        const ConvertedStudy& study, const Volume& suv_c, const Volume* ct_c,
+                        const std::array<double, 3>& spacing, json& record, const std::string& description) {
   const Volume mask = from_canonical(mask_c, study.suv.geom);
   const eval::LesionSummary lesions = eval::lesion_statistics(mask, study.suv);
   write_image(mask, out.stage("SEG.nii.gz"), description);
+  // A DICOM PET gets its lesions back as a DICOM SEG of the same study (for PACS), when there are any.
+  if (study.pet_series) {
+    if (lesions.count() > 0) {
+      DicomSegWriteInfo info;
+      info.algorithm_version = FRATMAE_VERSION;
+      info.content_description = description;
+      const fs::path staged = out.stage("SEG.dcm");
+      const int64_t frames = write_dicom_seg(mask.data, mask.geom, *study.pet_series, staged, info);
+      record["dicom_seg"] = {{"file", "SEG.dcm"}, {"frames", frames}, {"segment", "Lesion (SCT 52988006)"},
+                             {"referenced_series_uid", study.pet_series->series_uid}};
+      // Stored before anything is committed: a failed store leaves no outputs, like any failure.
+      if (!cfg.send.empty()) {
+        const DicomPeer peer = DicomPeer::parse(cfg.send);
+        send_dicom(staged, peer);
+        record["dicom_seg"]["sent_to"] = peer.to_string();
+        spdlog::info("predict: SEG.dcm stored to {}", peer.to_string());
+      }
+    } else {
+      if (!cfg.send.empty()) spdlog::info("predict: no lesion found, so nothing was sent to {}", cfg.send);
+      record["dicom_seg"] = {{"file", nullptr},
+                             {"reason", "no lesion found: an empty DICOM Segmentation is not a valid object, so none "
+                                        "was written"}};
+    }
+  }
   json lj = lesions.to_json();
   lj["provenance"] = record.at("provenance");
   lj["units"] = {{"volume", "mL"}, {"suv", "g/mL (SUVbw)"}, {"centroid", "mm, LPS (ITK/DICOM patient coordinates)"}};
@@ -94,7 +121,7 @@ void write_segmentation(StagedOutputs& out, const at::Tensor& mask_c, const Conv
 constexpr double kWholeBodyMinMm = 600.0;
 
 // Every file a prediction may write (a segmentation or a staging model, a floor).
-constexpr const char* kPredictionFiles[] = {"SEG.nii.gz", "probability.nii.gz", "lesions.json", "mip.png",
+constexpr const char* kPredictionFiles[] = {"SEG.nii.gz", "SEG.dcm", "probability.nii.gz", "lesions.json", "mip.png",
                                             "prediction.json", "stage.json"};
 
 // The SEG's own description (NIfTI keeps 79 characters): what made it.
@@ -119,6 +146,8 @@ ConvertedStudy read_study(const PredictConfig& cfg) {
   cc.out = cfg.out;
   ConvertedStudy study = convert_study(cc);
   if (!cfg.ct.empty() && !study.ct_res) throw FileError(cfg.ct, "no CT could be read");
+  if (!cfg.send.empty() && !study.pet_series)
+    throw FileError(cfg.pet, "--send stores a DICOM SEG of the PET's study, which needs a DICOM PET (this is an image file)");
   study.ct.reset();  // only the CT resampled onto the PET grid is used
   return study;
 }
@@ -140,7 +169,7 @@ json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_poi
                  {"inputs", input_records(cfg)},
                  {"body", ct_c ? "CT >= -500 HU, air around the patient removed" : "whole volume (no CT given)"},
                  {"grid", {{"size", study.suv.geom.size}, {"spacing_mm", study.suv.geom.spacing}}}};
-  write_segmentation(out, mask, study, suv_c, ct_c ? &*ct_c : nullptr, canonical_spacing(suv_c.geom), record,
+  write_segmentation(cfg, out, mask, study, suv_c, ct_c ? &*ct_c : nullptr, canonical_spacing(suv_c.geom), record,
                      std::string("fratmae ") + FRATMAE_VERSION + " floor " + cfg.floor);
   record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   record["peak_rss_mib"] = peak_rss_mib();
@@ -153,9 +182,15 @@ json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_poi
 
 json predict_study(const PredictConfig& cfg) {
   cfg.validate();
+  if (!cfg.floor.empty()) return predict_floor(cfg, std::chrono::steady_clock::now());
+  train::DownstreamModel dm = train::load_finetuned(cfg.model, cfg.device);
+  return predict_study(cfg, dm);
+}
+
+json predict_study(const PredictConfig& cfg, train::DownstreamModel& dm) {
+  cfg.validate();
   const auto t0 = std::chrono::steady_clock::now();
   if (!cfg.floor.empty()) return predict_floor(cfg, t0);
-  train::DownstreamModel dm = train::load_finetuned(cfg.model, cfg.device);
   const json& rc = dm.run_config;
   const data::CacheSettings trained_on = data::CacheSettings::from_json(rc.at("cache").at("settings"));
   const data::NormalizeConfig& norm = trained_on.normalize;
@@ -219,7 +254,7 @@ json predict_study(const PredictConfig& cfg) {
                                 {"tta", sw.flip_tta},
                                 {"body_only", sw.body_only},
                                 {"window", sw.window}};
-    write_segmentation(out, r.mask, study, suv_c, ct_c ? &*ct_c : nullptr, spacing, record,
+    write_segmentation(cfg, out, r.mask, study, suv_c, ct_c ? &*ct_c : nullptr, spacing, record,
                        model_description(dm.source));
   } else {
     // The central whole-body stack, made as the cache makes it (normalise, resize).

@@ -5,6 +5,11 @@
 // NIfTI/NRRD/MHA; the CT resampled onto the PET grid), normalised as the model's training
 // cache was, and run in the canonical orientation. Outputs (all or none, in --out):
 //   segmentation model:  SEG.nii.gz     lesion mask (uint8) on the PET grid, geometry copied exactly
+//                        SEG.dcm        (a DICOM PET with lesions found) the mask as a DICOM SEG in a
+//                                       new series of the PET's study (io/dicom_seg.h); none when
+//                                       nothing is found, which prediction.json says;
+//                                       --send AET@HOST:PORT stores it to a PACS (C-STORE)
+//                                       before the outputs are committed
 //                        lesions.json   per lesion volume (mL), SUVmax, SUVmean, SUVpeak, TLG,
 //                                       centroid; totals MTV, TLG, count (eval/lesion_stats.h)
 //                        mip.png        coronal PET MIP with the lesions outlined, beside the CT MIP
@@ -22,6 +27,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace fratmae::train {
+struct DownstreamModel;
+}
+
 namespace fratmae::io {
 
 struct PredictConfig {
@@ -29,6 +38,7 @@ struct PredictConfig {
   std::string floor;            // instead of a model: suv2.5 | suv4.0 | suvmax41
   std::filesystem::path ct;     // CT: DICOM folder or image file
   std::filesystem::path pet;    // PET: DICOM folder (-> SUV) or SUV image file
+  std::filesystem::path input;  // instead of pet/ct: a folder of studies (io/predict_folder.h)
   std::filesystem::path out;
   std::string device = "cpu";
   bool bf16 = true;
@@ -37,10 +47,15 @@ struct PredictConfig {
   int64_t batch = 4;         // windows per forward pass
   bool probability = false;  // also write the probability map
   bool overwrite = false;
+  std::string send;          // AET@HOST:PORT: store SEG.dcm there (DICOM C-STORE)
   void validate() const;
 };
 
 /// Runs the model and writes the outputs; returns prediction.json's content.
 nlohmann::json predict_study(const PredictConfig& cfg);
+
+/// The same with a model already loaded from cfg.model (train::load_finetuned), for many
+/// studies; with cfg.floor the model is not used.
+nlohmann::json predict_study(const PredictConfig& cfg, train::DownstreamModel& model);
 
 }  // namespace fratmae::io

@@ -17,6 +17,7 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_output.h"
 #include "io/image_io.h"
 #include "test_util.h"
 
@@ -113,6 +114,76 @@ TEST(ConvertCli, PetCtPairWritesTheAutoPetLayout) {
   EXPECT_NE(r.output.find("CTres.nii.gz"), std::string::npos);
   EXPECT_NE(r.output.find("SUVbw"), std::string::npos);
   EXPECT_NE(r.output.find("spacing"), std::string::npos);
+}
+
+TEST(ConvertCli, DicomSegBecomesSegNiftiOnThePetGrid) {
+  test::TempDir tmp;
+  // A SEG of STS_001 made by fratmae itself (the 41%-of-SUVmax floor), then converted back.
+  auto r = run_fratmae("predict --floor suvmax41 --pet " + quote(sts001()) + " --out " + quote(tmp / "p"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(tmp / "p" / "SEG.dcm")) << r.output;
+  r = run_fratmae("convert --pet " + quote(sts001()) + " --seg-dicom " + quote(tmp / "p" / "SEG.dcm") + " --out " +
+                  quote(tmp / "c"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Volume suv = io::read_image(tmp / "c" / "SUV.nii.gz");
+  const Volume seg = io::read_labels(tmp / "c" / "SEG.nii.gz");
+  const Volume floor = io::read_labels(tmp / "p" / "SEG.nii.gz");
+  EXPECT_TRUE(seg.geom == suv.geom);
+  EXPECT_TRUE(seg.data.ne(0).equal(floor.data.ne(0)));
+  const auto study = nlohmann::json::parse(read_file(tmp / "c" / "study.json"));
+  EXPECT_EQ(study["seg"]["segments"].size(), 1u);
+  EXPECT_EQ(study["seg"]["segments"][0]["label"], "Lesion");
+  EXPECT_EQ(study["seg"]["voxels"].get<int64_t>(), floor.data.ne(0).sum().item<int64_t>());
+
+  // A segment it does not have, a SEG given a PET of another frame of reference, --segment alone.
+  r = run_fratmae("convert --pet " + quote(sts001()) + " --seg-dicom " + quote(tmp / "p" / "SEG.dcm") +
+                  " --segment 3 --out " + quote(tmp / "d"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("has no segment 3"), std::string::npos) << r.output;
+  r = run_fratmae("convert --pet " + quote(sts002_pet()) + " --seg-dicom " + quote(tmp / "p" / "SEG.dcm") + " --out " +
+                  quote(tmp / "d"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("frame of reference"), std::string::npos) << r.output;
+  r = run_fratmae("convert --pet " + quote(sts001()) + " --segment 1 --out " + quote(tmp / "d"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(fs::exists(tmp / "d"));
+  // Same frame of reference, but the SEG was derived from another series than the PET given.
+  copy_series(sts001(), tmp / "other", [](gdcm::DataSet& ds) {
+    const std::string uid = "1.2.826.0.1.3680043.2.1125.1.88888888";
+    gdcm::DataElement de(gdcm::Tag(0x0020, 0x000e));
+    de.SetVR(gdcm::VR::UI);
+    de.SetByteValue(uid.c_str(), static_cast<uint32_t>(uid.size()));
+    ds.Replace(de);
+  });
+  r = run_fratmae("convert --pet " + quote(tmp / "other") + " --seg-dicom " + quote(tmp / "p" / "SEG.dcm") + " --out " +
+                  quote(tmp / "d"));
+  expect_clean_failure(r, tmp / "d", {"SEG.dcm", "neither the PET's nor the CT's"});
+}
+
+TEST(ConvertCli, RealQinSegWithElevenSegments) {
+  const fs::path qin = test::shared_data_dir() / "mirp_qin_headneck_01_0139";
+  if (!fs::exists(qin / "seg/mask.dcm"))
+    GTEST_SKIP() << "the QIN PET and SEG are read from ../shared/data/real beside the checkout (not there)";
+  test::TempDir tmp;
+  auto r = run_fratmae("convert --pet " + quote(qin / "pet_dicom") + " --seg-dicom " + quote(qin / "seg/mask.dcm") +
+                       " --segment 1 --out " + quote(tmp / "one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("convert --pet " + quote(qin / "pet_dicom") + " --seg-dicom " + quote(qin / "seg/mask.dcm") +
+                  " --out " + quote(tmp / "all"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto one = nlohmann::json::parse(read_file(tmp / "one" / "study.json"));
+  const auto all = nlohmann::json::parse(read_file(tmp / "all" / "study.json"));
+  EXPECT_EQ(all["seg"]["segments"].size(), 11u);
+  EXPECT_EQ(all["seg"]["used"].size(), 11u);
+  EXPECT_GT(one["seg"]["voxels"].get<int64_t>(), 0);
+  EXPECT_GT(all["seg"]["voxels"].get<int64_t>(), one["seg"]["voxels"].get<int64_t>());
+  const Volume suv = io::read_image(tmp / "all" / "SUV.nii.gz");
+  const Volume seg = io::read_labels(tmp / "all" / "SEG.nii.gz");
+  EXPECT_TRUE(seg.geom == suv.geom);
+  // Lesions are hot: mean SUV inside well above the body's.
+  const double in = suv.data.masked_select(seg.data.ne(0)).mean().item<double>();
+  const double out = suv.data.masked_select(seg.data.eq(0)).mean().item<double>();
+  EXPECT_GT(in, 3.0 * out) << in << " vs " << out;
 }
 
 TEST(ConvertCli, NiftiPetInput) {

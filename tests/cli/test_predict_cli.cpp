@@ -12,6 +12,8 @@
 
 #include "core/atomic_output.h"
 #include "io/convert.h"
+#include "io/dicom_seg.h"
+#include "io/dicom_series.h"
 #include "io/image_io.h"
 #include "test_util.h"
 
@@ -142,6 +144,107 @@ TEST(PredictCli, ReferenceFloorSegmentsWithoutAModel) {
   r = run_fratmae("predict --floor suv3 --pet " + quote(c / "SUV.nii.gz") + " --out " + quote(tmp / "h"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(fs::exists(tmp / "h"));
+}
+
+TEST(PredictCli, DicomPetGetsItsLesionsBackAsDicomSeg) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  // The 41%-of-SUVmax floor finds the STS_002 tumour: SEG.dcm holds what SEG.nii.gz holds.
+  auto r = run_fratmae("predict --floor suvmax41 --ct " + quote(sts002_ct()) + " --pet " + quote(sts002_pet()) +
+                       " --out " + quote(tmp / "f"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json rec = json::parse(read_file(tmp / "f" / "prediction.json"));
+  ASSERT_EQ(rec["dicom_seg"]["file"], "SEG.dcm") << rec.dump(2);
+  EXPECT_GT(rec["dicom_seg"]["frames"].get<int64_t>(), 0);
+  const io::DicomSeries pet = io::pick_series(sts002_pet(), std::nullopt, "PET");
+  const Volume nifti = io::read_labels(tmp / "f" / "SEG.nii.gz");
+  const io::DicomSegLabels dicom = io::read_dicom_seg(tmp / "f" / "SEG.dcm", nifti.geom, pet.frame_of_reference_uid);
+  EXPECT_TRUE(dicom.mask.data.equal(nifti.data.ne(0).to(at::kByte)));
+  const auto [errors, report] = test::dciodvfy(tmp / "f" / "SEG.dcm");
+  if (errors >= 0) {
+    EXPECT_EQ(errors, 0) << report;
+  }
+
+  // A NIfTI PET has no DICOM study to return to: no SEG.dcm.
+  r = run_fratmae("predict --floor suvmax41 --pet " + quote(runs.cohort / "HODGKIN_0001" / "SUV.nii.gz") + " --out " +
+                  quote(tmp / "n"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "n" / "SEG.dcm"));
+
+  // A model that finds nothing writes no SEG (an empty Segmentation is invalid) and says so;
+  // one that finds something writes it. The 2-step test model may do either.
+  r = run_fratmae("predict --model " + quote(runs.seg) + " --ct " + quote(sts002_ct()) + " --pet " + quote(sts002_pet()) +
+                  " --out " + quote(tmp / "m"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json m = json::parse(read_file(tmp / "m" / "prediction.json"));
+  if (m["lesions"].get<int64_t>() == 0) {
+    EXPECT_FALSE(fs::exists(tmp / "m" / "SEG.dcm"));
+    EXPECT_TRUE(m["dicom_seg"]["file"].is_null());
+    EXPECT_NE(m["dicom_seg"]["reason"].get<std::string>().find("no lesion found"), std::string::npos);
+  } else {
+    EXPECT_TRUE(fs::exists(tmp / "m" / "SEG.dcm"));
+  }
+}
+
+TEST(PredictCli, WholeFolderOfStudies) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  // Two phantom cases (fratmae's layout) and one DICOM study in a sub-folder.
+  const fs::path in = tmp / "in";
+  fs::create_directories(in);
+  for (const char* c : {"HODGKIN_0001", "HODGKIN_0002"})
+    fs::copy(runs.cohort / c, in / c, fs::copy_options::recursive);
+  fs::create_directories(in / "STS002");
+  fs::copy(sts002_pet(), in / "STS002" / "PET", fs::copy_options::recursive);
+  fs::copy(sts002_ct(), in / "STS002" / "CT", fs::copy_options::recursive);
+  auto r = run_fratmae("predict --floor suv4.0 --input " + quote(in) + " --out " + quote(tmp / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* c : {"HODGKIN_0001", "HODGKIN_0002", "STS002"}) {
+    EXPECT_TRUE(fs::exists(tmp / "out" / (std::string(c) + ".nii.gz"))) << c;
+    EXPECT_TRUE(fs::exists(tmp / "out" / c / "prediction.json")) << c;
+  }
+  EXPECT_TRUE(fs::exists(tmp / "out" / "STS002" / "SEG.dcm"));  // the DICOM study gets its SEG back
+  json sum = json::parse(read_file(tmp / "out" / "summary.json"));
+  EXPECT_EQ(sum["done"], 3);
+  EXPECT_EQ(sum["failed"], 0);
+  EXPECT_NE(r.output.find("STS002"), std::string::npos) << r.output;  // the table
+  // The nnU-Net-named mask is the study's mask; `evaluate` reads the folder against the truth.
+  const Volume a = io::read_labels(tmp / "out" / "HODGKIN_0001.nii.gz");
+  const Volume b = io::read_labels(tmp / "out" / "HODGKIN_0001" / "SEG.nii.gz");
+  EXPECT_TRUE(a.data.equal(b.data));
+  fs::create_directories(tmp / "truth");
+  for (const char* c : {"HODGKIN_0001", "HODGKIN_0002"})
+    fs::copy_file(in / c / "SEG.nii.gz", tmp / "truth" / (std::string(c) + ".nii.gz"));
+  r = run_fratmae("evaluate --pred " + quote(tmp / "out") + " --truth " + quote(tmp / "truth") + " --out " +
+                  quote(tmp / "ev"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // Run again: everything is skipped. A broken study fails alone, and the command says so.
+  fs::create_directories(in / "BROKEN");
+  {
+    std::ofstream(in / "BROKEN" / "SUV.nii.gz") << "not an image";
+  }
+  r = run_fratmae("predict --floor suv4.0 --input " + quote(in) + " --out " + quote(tmp / "out"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 of 4 studies failed (BROKEN)"), std::string::npos) << r.output;
+  sum = json::parse(read_file(tmp / "out" / "summary.json"));
+  EXPECT_EQ(sum["skipped"], 3);
+  EXPECT_EQ(sum["failed"], 1);
+  bool named = false;
+  for (const json& row : sum["studies"])
+    if (row["case"] == "BROKEN") named = row["error"].get<std::string>().find("SUV.nii.gz") != std::string::npos;
+  EXPECT_TRUE(named) << sum.dump(2);
+  EXPECT_FALSE(fs::exists(tmp / "out" / "BROKEN.nii.gz"));
+
+  // A model, loaded once, over the folder; --pet with --input is refused.
+  fs::remove_all(in / "BROKEN");
+  r = run_fratmae("predict --model " + quote(runs.seg) + " --input " + quote(in) + " --out " + quote(tmp / "m"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json::parse(read_file(tmp / "m" / "summary.json"))["done"], 3);
+  r = run_fratmae("predict --floor suv4.0 --input " + quote(in) + " --pet " + quote(sts002_pet()) + " --out " +
+                  quote(tmp / "x"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(fs::exists(tmp / "x"));
 }
 
 TEST(PredictCli, BadInputsAreRefusedWithoutOutput) {
