@@ -5,18 +5,48 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fratmae::test {
 
 namespace fs = std::filesystem;
 
+/// A path the build wrote into fratmae_test_paths.txt beside the test executable (KEY=PATH lines:
+/// data, shared, binary, assets, fuzz_corpus), read at run time so that no absolute path is
+/// compiled into the tests and ccache hits in any clone folder. FRATMAE_TEST_PATHS names another
+/// file. Aborts with a message when the file or the key is missing.
+inline fs::path test_path(const std::string& key) {
+  static const std::vector<std::pair<std::string, std::string>> paths = [] {
+    std::vector<std::pair<std::string, std::string>> v;
+    const char* env = std::getenv("FRATMAE_TEST_PATHS");
+    const fs::path file = env ? fs::path(env) : fs::read_symlink("/proc/self/exe").parent_path() / "fratmae_test_paths.txt";
+    std::ifstream f(file);
+    if (!f) {
+      std::fprintf(stderr, "tests: cannot read %s (written by CMake beside the test executables)\n", file.c_str());
+      std::abort();
+    }
+    for (std::string line; std::getline(f, line);)
+      if (const size_t eq = line.find('='); eq != std::string::npos) v.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+    return v;
+  }();
+  for (const auto& [k, v] : paths)
+    if (k == key) return fs::path(v);
+  std::fprintf(stderr, "tests: fratmae_test_paths.txt has no '%s'\n", key.c_str());
+  std::abort();
+}
+
 /// The repository's test data (tests/fixtures).
-inline fs::path data_dir() { return fs::path(FRATMAE_TEST_DATA); }
+inline fs::path data_dir() { return test_path("data"); }
 /// ../shared/data/real beside the checkout (may be absent on a bare clone).
-inline fs::path shared_data_dir() { return fs::path(FRATMAE_SHARED_DATA); }
+inline fs::path shared_data_dir() { return test_path("shared"); }
+/// The fratmae program.
+inline std::string binary() { return test_path("binary").string(); }
 
 /// A fresh folder under the system temp dir, removed with its contents at scope exit.
 class TempDir {
@@ -60,7 +90,7 @@ inline CommandResult run_command(const std::string& command) {
 }
 
 /// Run the fratmae binary with `args` (a shell-quoted string).
-inline CommandResult run_fratmae(const std::string& args) { return run_command(std::string(FRATMAE_BINARY) + " " + args); }
+inline CommandResult run_fratmae(const std::string& args) { return run_command(binary() + " " + args); }
 
 /// dciodvfy's (Debian's dicom3tools) verdict on a DICOM file: the number of lines that report an
 /// "Error", and its whole report; -1 errors when dciodvfy is not installed.

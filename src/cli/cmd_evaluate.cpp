@@ -15,8 +15,14 @@ void add_evaluate(CLI::App& app) {
       "evaluate", "Score predicted lesion masks against the truth: Dice, IoU, sensitivity, precision, AutoPET's "
                   "false-positive/negative volumes, with 95% bootstrap intervals; prints a table, writes "
                   "metrics.json and cases.csv");
-  sub->add_option("--pred", c->pred, "predictions: PRED/CASE/SEG.nii.gz (fratmae predict) or PRED/CASE.nii.gz")->required();
-  sub->add_option("--truth", c->truth, "truth: TRUTH/CASE/SEG.nii.gz or TRUTH/CASE.nii.gz")->required();
+  sub->add_option("--pred", c->pred, "predictions: PRED/CASE/SEG.nii.gz (fratmae predict) or PRED/CASE.nii.gz; "
+                                     "PRED/CASE/stage.json with --task stage")->required();
+  sub->add_option("--truth", c->truth, "truth: TRUTH/CASE/SEG.nii.gz or TRUTH/CASE.nii.gz, or a dataset folder "
+                                       "(AutoPET, a phantom cohort: per-tracer results, stages)")->required();
+  sub->add_option("--task", c->task, "seg (masks) or stage (stage.json against the metadata's stage)")
+      ->check(CLI::IsMember({"seg", "stage"}))
+      ->capture_default_str();
+  sub->add_option("--metadata", c->metadata, "metadata tables of the truth dataset (default: those in it)");
   sub->add_option("-o,--out", c->out, "output folder (default PRED/evaluation)");
   sub->add_option("--bootstrap", c->bootstrap, "bootstrap samples")->capture_default_str();
   sub->add_option("--seed", c->seed, "bootstrap seed")->capture_default_str();
@@ -24,6 +30,9 @@ void add_evaluate(CLI::App& app) {
   sub->callback([c] {
     const auto r = io::evaluate_folders(*c);
     std::cout << r["cases"].size() << " case(s)\n" << io::summary_table(r["summary"]);
+    if (r.contains("by_tracer"))
+      for (const auto& [tracer, v] : r["by_tracer"].items())
+        std::cout << "\n" << tracer << ": " << v["cases"].get<int64_t>() << " case(s)\n" << io::summary_table(v["summary"]);
     spdlog::info("wrote {}", (c->out.empty() ? c->pred / "evaluation" : c->out).string());
   });
 }

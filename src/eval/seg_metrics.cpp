@@ -53,7 +53,7 @@ SegMetrics segmentation_metrics(const at::Tensor& pred_in, const at::Tensor& tru
   m.pred_lesions = pc.count;
   m.truth_lesions = tc.count;
   m.fp_volume_ml = static_cast<double>(unmatched_voxels(pc, truth)) * voxel_ml;
-  m.fn_volume_ml = static_cast<double>(unmatched_voxels(tc, pred)) * voxel_ml;
+  m.fn_volume_ml = t == 0 ? kNaN : static_cast<double>(unmatched_voxels(tc, pred)) * voxel_ml;
   return m;
 }
 

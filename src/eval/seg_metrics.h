@@ -4,10 +4,11 @@
 //   precision = |P n T| / |P|.
 //   False-positive volume: mL of the predicted components (18-connected) that touch no truth
 //   voxel; false-negative volume: mL of the truth components that touch no predicted voxel.
-// Empty masks (AutoPET's evaluation: Dice is reported over cases with lesions, the
-// false-positive volume over all cases):
-//   truth empty: Dice, IoU, sensitivity are NaN ("not defined", left out of means); FN volume 0;
-//                precision NaN when the prediction is empty too, else 0.
+// Empty masks (AutoPET III's evaluation, evaluation_metrics.py of the challenge: Dice and the
+// false-negative volume are reported over cases with lesions, the false-positive volume over
+// all cases):
+//   truth empty: Dice, IoU, sensitivity and FN volume are NaN ("not defined", left out of
+//                means); precision NaN when the prediction is empty too, else 0.
 //   truth not empty, prediction empty: Dice = IoU = sensitivity = 0; precision 0.
 #pragma once
 

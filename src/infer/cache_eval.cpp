@@ -106,6 +106,11 @@ StageEvaluation evaluate_staging(model::StagingNet& net, std::shared_ptr<const d
       e.pred.push_back(prob[r].argmax().item<int64_t>());
     }
   }
+  summarize_staging(e, bo);
+  return e;
+}
+
+void summarize_staging(StageEvaluation& e, const eval::BootstrapOptions& bo) {
   const auto stat = [&](auto fn) {
     return eval::bootstrap(static_cast<int64_t>(e.truth.size()), [&](const std::vector<int64_t>& idx) {
       std::vector<int64_t> p, t;
@@ -115,7 +120,6 @@ StageEvaluation evaluate_staging(model::StagingNet& net, std::shared_ptr<const d
   };
   e.summary = {{"accuracy", stat(eval::accuracy).to_json()},
                {"macro_sensitivity", stat(eval::macro_sensitivity).to_json()}};
-  return e;
 }
 
 json evaluation_json(const SegEvaluation& e) {

@@ -61,6 +61,9 @@ StageEvaluation evaluate_staging(model::StagingNet& net, std::shared_ptr<const d
                                  const std::vector<int64_t>& cases, const data::LoaderConfig& loader,
                                  const torch::Device& device, bool bf16, const eval::BootstrapOptions& bo);
 
+/// e.summary from e.pred and e.truth: accuracy and macro sensitivity with bootstrap intervals.
+void summarize_staging(StageEvaluation& e, const eval::BootstrapOptions& bo);
+
 /// metrics.json (summary + per case) and cases.csv of an evaluation.
 nlohmann::json evaluation_json(const SegEvaluation& e);
 std::string evaluation_csv(const SegEvaluation& e);

@@ -1,14 +1,23 @@
-// `fratmae evaluate`: predicted lesion masks against the truth, per case and over cases with
-// 95% bootstrap intervals (eval/seg_metrics.h for the metrics and AutoPET's conventions).
+// `fratmae evaluate`: predictions against the truth, per case and over cases with 95% bootstrap
+// intervals.
 //
-// Cases come from the truth folder: sub-folders holding SEG.nii.gz (the AutoPET / phantom
-// layout), or image files named after the case (CASE.nii.gz, .nrrd, .mha). A case's prediction
-// is PRED/CASE/SEG.nii.gz (what `fratmae predict` writes) or PRED/CASE.<ext>. Prediction and
+// Segmentation (eval/seg_metrics.h: AutoPET III's rules: Dice and false-negative volume over
+// cases with lesions, false-positive volume over all, 18-connected components). The truth is a
+// folder of masks (CASE/SEG.nii.gz or CASE.nii.gz: an nnU-Net labelsTr/) or a dataset folder
+// (`preprocess`'s layouts: an AutoPET III nnU-Net folder, AutoPET I/II, a phantom cohort), whose
+// metadata (or an AutoPET III id's fdg_/psma_ prefix) names each case's tracer: then the summary
+// is also given per tracer. A case's prediction is PRED/CASE/SEG.nii.gz (what `predict` writes)
+// or PRED/CASE.<ext> ('/' in an id may be '__', as `predict --input` names them). Prediction and
 // truth must lie on the same grid.
+//
+// Staging (--task stage): PRED/CASE/stage.json (a staging model's `predict`) against the stage
+// of the dataset's metadata (early I-II, advanced III-IV): accuracy and macro sensitivity.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +26,8 @@ namespace fratmae::io {
 struct EvaluateConfig {
   std::filesystem::path pred, truth;
   std::filesystem::path out;  // where metrics.json and cases.csv go (default: PRED/evaluation)
+  std::string task = "seg";  // seg | stage
+  std::vector<std::filesystem::path> metadata;  // with a dataset as truth: its tables (default: those in it)
   int64_t bootstrap = 1000;
   uint64_t seed = 0;
   bool overwrite = false;

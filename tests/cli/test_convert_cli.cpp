@@ -384,7 +384,7 @@ size_t hidden_temporaries(const fs::path& dir) {
 int interrupt_when_writing(const std::string& args, const fs::path& watch, double wait_s, bool* seen = nullptr) {
   const pid_t pid = fork();
   if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + std::string(FRATMAE_BINARY) + " " + args + " > /dev/null 2>&1").c_str(),
+    execl("/bin/sh", "sh", "-c", ("exec " + test::binary() + " " + args + " > /dev/null 2>&1").c_str(),
           nullptr);
     _exit(127);
   }

@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 
 TEST(DistributedCli, TwoGlooProcessesMatchOneProcess) {
   test::TempDir tmp;
-  const std::string bin = FRATMAE_BINARY;
+  const std::string bin = test::binary();
   auto r = test::run_fratmae("-q phantom --out " + quote(tmp / "cohort") + " --cases 4 --seed 5");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = test::run_fratmae("-q preprocess --data " + quote(tmp / "cohort") + " --out " + quote(tmp / "cache") +

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -305,6 +307,67 @@ TEST(EvaluateCli, TruthAgainstItselfScoresOneAndMismatchesAreErrors) {
                   quote(tmp2 / "eval"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("no prediction"), std::string::npos) << r.output;
+}
+
+TEST(EvaluateCli, PerTracerOnAnAutoPetLikeCohortAndStagingAgainstTheMetadata) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  // An AutoPET-like phantom cohort (FDG and PSMA): the 41% floor over it, scored per tracer.
+  auto r = run_fratmae("phantom --out " + quote(tmp / "ap") + " --cases 6 --seed 11");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("predict --floor suvmax41 --input " + quote(tmp / "ap") + " --out " + quote(tmp / "pred"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("evaluate --pred " + quote(tmp / "pred") + " --truth " + quote(tmp / "ap") + " --out " +
+                  quote(tmp / "ev") + " --bootstrap 50");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json m = json::parse(read_file(tmp / "ev" / "metrics.json"));
+  ASSERT_TRUE(m.contains("by_tracer")) << m.dump(2);
+  // Every case's tracer is its metadata.csv row's; the groups add up to the cases.
+  std::map<std::string, int> tracers;
+  std::ifstream csv(tmp / "ap" / "metadata.csv");
+  std::string line;
+  std::getline(csv, line);
+  const auto header = [&] {
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cols.push_back(c);
+    return cols;
+  }();
+  const size_t col = std::find(header.begin(), header.end(), "tracer") - header.begin();
+  ASSERT_LT(col, header.size()) << line;
+  while (std::getline(csv, line)) {
+    std::stringstream ss(line);
+    std::string c;
+    for (size_t i = 0; i <= col; ++i) std::getline(ss, c, ',');
+    ++tracers[c];
+  }
+  int64_t total = 0;
+  for (const auto& [tracer, v] : m["by_tracer"].items()) {
+    EXPECT_EQ(v["cases"].get<int>(), tracers[tracer]) << tracer;
+    total += v["cases"].get<int64_t>();
+  }
+  EXPECT_EQ(total, static_cast<int64_t>(m["cases"].size()));
+  for (const json& c : m["cases"]) EXPECT_FALSE(c["tracer"].is_null()) << c.dump();
+
+  // Staging: the tiny staging model over the Hodgkin cohort, against its metadata's stages.
+  r = run_fratmae("predict --model " + quote(runs.stage) + " --input " + quote(runs.cohort) + " --out " +
+                  quote(tmp / "stage"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("evaluate --task stage --pred " + quote(tmp / "stage") + " --truth " + quote(runs.cohort) +
+                  " --out " + quote(tmp / "sev") + " --bootstrap 50");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json s = json::parse(read_file(tmp / "sev" / "metrics.json"));
+  ASSERT_EQ(s["cases"].size(), 6u);
+  const double acc = s["summary"]["accuracy"]["value"].get<double>();
+  int correct = 0;
+  for (const json& c : s["cases"]) correct += c["truth"] == c["prediction"];
+  EXPECT_DOUBLE_EQ(acc, correct / 6.0);
+  EXPECT_EQ(s["truth_counts"]["early (I-II)"].get<int>() + s["truth_counts"]["advanced (III-IV)"].get<int>(), 6);
+  // A folder of masks has no stages to score against.
+  r = run_fratmae("evaluate --task stage --pred " + quote(tmp / "stage") + " --truth " + quote(tmp / "pred") +
+                  " --out " + quote(tmp / "bad"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("no dataset with stages"), std::string::npos) << r.output;
 }
 
 namespace {

@@ -53,7 +53,7 @@ std::string pretrain_args(const fs::path& out) {
 TEST(PretrainCli, TermSignalLeavesALoadableCheckpoint) {
   test::TempDir tmp;
   const fs::path run = tmp / "run";
-  const std::string cmd = std::string(FRATMAE_BINARY) + " -q pretrain --cache " + quote(tiny_cache()) + " --out " +
+  const std::string cmd = test::binary() + " -q pretrain --cache " + quote(tiny_cache()) + " --out " +
                           quote(run) + " --preset tiny --steps 100000 --checkpoint-every 100000 --batch 2 --workers 1";
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -168,7 +168,7 @@ TEST(PretrainCli, OneWriterPerRunFolder) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + std::string(FRATMAE_BINARY) + " -q" + args + " > /dev/null 2>&1").c_str(),
+    execl("/bin/sh", "sh", "-c", ("exec " + test::binary() + " -q" + args + " > /dev/null 2>&1").c_str(),
           nullptr);
     _exit(127);
   }

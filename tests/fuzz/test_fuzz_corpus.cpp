@@ -7,11 +7,12 @@
 #include <iterator>
 
 #include "fuzz_targets.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 
 TEST(FuzzCorpus, EveryTargetReadsItsCorpus) {
-  const fs::path root = fs::path(FRATMAE_FUZZ_CORPUS);
+  const fs::path root = fratmae::test::test_path("fuzz_corpus");
   ASSERT_TRUE(fs::is_directory(root)) << root;
   for (const fratmae::fuzz::NamedTarget& t : fratmae::fuzz::targets()) {
     SCOPED_TRACE(t.name);

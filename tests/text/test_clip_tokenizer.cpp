@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "text/clip_tokenizer.h"
+#include "test_util.h"
 
 using fratmae::text::ClipTokenizer;
 using Ids = std::vector<int64_t>;
@@ -23,7 +24,7 @@ constexpr int64_t kSot = ClipTokenizer::kStartOfText;
 constexpr int64_t kEot = ClipTokenizer::kEndOfText;
 
 fs::path vocab_path() {
-  return fs::path(FRATMAE_ASSETS_DIR) / "clip" / "bpe_simple_vocab_16e6.txt.gz";
+  return fratmae::test::test_path("assets") / "clip" / "bpe_simple_vocab_16e6.txt.gz";
 }
 
 const ClipTokenizer& tok() {
