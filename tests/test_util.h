@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -101,6 +102,16 @@ inline std::pair<int, std::string> dciodvfy(const fs::path& file) {
   for (size_t pos = 0; (pos = out.find("Error", pos)) != std::string::npos; ++pos)
     if (pos == 0 || out[pos - 1] == '\n') ++errors;
   return {errors, out};
+}
+
+/// The message of the exception `f` throws; "" when it throws none.
+inline std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }

@@ -2,6 +2,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -68,22 +70,30 @@ int main(int argc, char** argv) {
   // Ctrl-C or a kill during any command leaves no hidden temporary files behind.
   fratmae::remove_staged_files_on_signal();
   fratmae::set_command_line(argc, argv);
+  int rc = 0;
   try {
     // Fast CPU matrix products where LibTorch's BLAS is the generic one (core/gemm.h);
     // FRATMAE_GEMM=libtorch in the environment keeps LibTorch's own.
     fratmae::gemm::set_backend("auto");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return fratmae::cli::report_parse_error(app, e, argc, argv);
+    rc = fratmae::cli::report_parse_error(app, e, argc, argv);
   } catch (const fratmae::Error& e) {
     std::cerr << "fratmae: error: " << e.what() << "\n";
-    return 1;
+    rc = 1;
   } catch (const c10::Error& e) {
     std::cerr << "fratmae: error: " << e.what_without_backtrace() << "\n";
-    return 1;
+    rc = 1;
   } catch (const std::exception& e) {
     std::cerr << "fratmae: error: " << e.what() << "\n";
-    return 1;
+    rc = 1;
   }
-  return 0;
+  // Every output is written and closed by now. End without running the libraries' exit-time
+  // destructors: ITK 5.2's (its thread pool's workers still wait while ~SingletonIndex runs)
+  // once spun forever after a finished `fratmae phantom` under ctest (stack in issue #16's note).
+  spdlog::shutdown();
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(rc);
 }

@@ -52,6 +52,16 @@ void copy_series(const fs::path& src, const fs::path& dst,
   }
 }
 
+// An edit for copy_series: give every file the UID `uid` in element `tag` (a UI).
+std::function<void(gdcm::DataSet&)> set_uid(const gdcm::Tag& tag, const std::string& uid) {
+  return [tag, uid](gdcm::DataSet& ds) {
+    gdcm::DataElement de(tag);
+    de.SetVR(gdcm::VR::UI);
+    de.SetByteValue(uid.c_str(), static_cast<uint32_t>(uid.size()));
+    ds.Replace(de);
+  };
+}
+
 // The command failed with a message containing every needle, and left no output behind.
 void expect_clean_failure(const test::CommandResult& r, const fs::path& out,
                           const std::vector<std::string>& needles) {
@@ -148,13 +158,7 @@ TEST(ConvertCli, DicomSegBecomesSegNiftiOnThePetGrid) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(fs::exists(tmp / "d"));
   // Same frame of reference, but the SEG was derived from another series than the PET given.
-  copy_series(sts001(), tmp / "other", [](gdcm::DataSet& ds) {
-    const std::string uid = "1.2.826.0.1.3680043.2.1125.1.88888888";
-    gdcm::DataElement de(gdcm::Tag(0x0020, 0x000e));
-    de.SetVR(gdcm::VR::UI);
-    de.SetByteValue(uid.c_str(), static_cast<uint32_t>(uid.size()));
-    ds.Replace(de);
-  });
+  copy_series(sts001(), tmp / "other", set_uid(gdcm::Tag(0x0020, 0x000e), "1.2.826.0.1.3680043.2.1125.1.88888888"));
   r = run_fratmae("convert --pet " + quote(tmp / "other") + " --seg-dicom " + quote(tmp / "p" / "SEG.dcm") + " --out " +
                   quote(tmp / "d"));
   expect_clean_failure(r, tmp / "d", {"SEG.dcm", "neither the PET's nor the CT's"});
@@ -279,13 +283,7 @@ TEST(ConvertCliBadInput, MissingSuvTag) {
 
 TEST(ConvertCliBadInput, DifferentFramesOfReference) {
   test::TempDir tmp;
-  copy_series(sts002_ct(), tmp / "ct", [](gdcm::DataSet& ds) {
-    const std::string uid = "1.2.826.0.1.3680043.2.1125.1.99999999";
-    gdcm::DataElement de(gdcm::Tag(0x0020, 0x0052));
-    de.SetVR(gdcm::VR::UI);
-    de.SetByteValue(uid.c_str(), static_cast<uint32_t>(uid.size()));
-    ds.Replace(de);
-  });
+  copy_series(sts002_ct(), tmp / "ct", set_uid(gdcm::Tag(0x0020, 0x0052), "1.2.826.0.1.3680043.2.1125.1.99999999"));
   auto r = run_fratmae("convert --pet-dicom " + quote(sts002_pet()) + " --ct-dicom " +
                        quote(tmp / "ct") + " --out " + quote(tmp / "out"));
   expect_clean_failure(r, tmp / "out", {(tmp / "ct").string(), "FrameOfReferenceUID"});

@@ -127,14 +127,6 @@ std::string sop_instance(const fs::path& file) {
   return uid.c_str();
 }
 
-std::string error_of(const std::string& text) {
-  try {
-    io::DicomPeer::parse(text);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -147,7 +139,7 @@ TEST(DicomSend, NodesAreParsedAndMalformedOnesRefused) {
   EXPECT_EQ(io::DicomPeer::parse("PACS@pacs.hospital.example:104").host, "pacs.hospital.example");
   for (const char* bad : {"ORTHANC", "127.0.0.1:4242", "@host:1", "A@:1", "A@host", "A@host:0", "A@host:70000",
                           "A@host:12x", "SEVENTEENCHARSLONG@h:1"})
-    EXPECT_NE(error_of(bad).find("--send"), std::string::npos) << bad;
+    EXPECT_NE(test::error_message([&] { io::DicomPeer::parse(bad); }).find("--send"), std::string::npos) << bad;
 }
 
 TEST(DicomSend, NobodyListeningIsAClearError) {

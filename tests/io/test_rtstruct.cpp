@@ -67,15 +67,6 @@ double contour_volume_ml(const fs::path& rs, int roi, double slice_mm) {
   return area * slice_mm / 1000.0;
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(RtStruct, EvenOddFillCountsVoxelCentres) {
@@ -142,24 +133,24 @@ TEST(RtStruct, RealSts001RoisOntoTheirPet) {
 TEST(RtStruct, MissingRoiListsThemAndBadFilesAreRefused) {
   const io::DicomSeries pet = io::pick_series(sts001_pet(), std::nullopt, "PET");
   const Volume vol = io::read_series(pet);
-  std::string m = message_of([&] { io::rasterise_rtstruct(sts001_rs(), "GTV", vol.geom, ""); });
+  std::string m = test::error_message([&] { io::rasterise_rtstruct(sts001_rs(), "GTV", vol.geom, ""); });
   EXPECT_NE(m.find("no ROI named or numbered 'GTV'"), std::string::npos) << m;
   EXPECT_NE(m.find("1 GTV_Mass"), std::string::npos) << m;
   EXPECT_NE(m.find("2 GTV_Edema"), std::string::npos) << m;
-  m = message_of([&] { io::rasterise_rtstruct(sts001_rs(), "", vol.geom, ""); });
+  m = test::error_message([&] { io::rasterise_rtstruct(sts001_rs(), "", vol.geom, ""); });
   EXPECT_NE(m.find("--roi"), std::string::npos) << m;
-  m = message_of([&] { io::rasterise_rtstruct(sts001_rs(), "GTV_Mass", vol.geom, "1.2.3"); });
+  m = test::error_message([&] { io::rasterise_rtstruct(sts001_rs(), "GTV_Mass", vol.geom, "1.2.3"); });
   EXPECT_NE(m.find("frame of reference"), std::string::npos) << m;
-  m = message_of([&] { io::rtstruct_rois(pet.files.front()); });
+  m = test::error_message([&] { io::rtstruct_rois(pet.files.front()); });
   EXPECT_NE(m.find("not an RT Structure Set"), std::string::npos) << m;
   test::TempDir tmp;
   std::ofstream(tmp / "junk.dcm") << "junk";
-  m = message_of([&] { io::rtstruct_rois(tmp / "junk.dcm"); });
+  m = test::error_message([&] { io::rtstruct_rois(tmp / "junk.dcm"); });
   EXPECT_NE(m.find("not a readable DICOM file"), std::string::npos) << m;
   // Contours of another image: STS_002's cropped PET does not hold STS_001's slices.
   const io::DicomSeries other = io::pick_series(sts002() / "PET/image", std::nullopt, "PET");
   const Volume ov = io::read_series(other);
-  m = message_of([&] { io::rasterise_rtstruct(sts001_rs(), "GTV_Mass", ov.geom, "", true); });
+  m = test::error_message([&] { io::rasterise_rtstruct(sts001_rs(), "GTV_Mass", ov.geom, "", true); });
   EXPECT_FALSE(m.empty());
 }
 

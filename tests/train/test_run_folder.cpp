@@ -16,14 +16,6 @@ void write(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream(p) << text;
 }
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 const json kConfig = {{"train", {{"batch", 4}, {"lr", 0.001}, {"steps", 10}, {"out", "a"}}}, {"model", {{"dim", 64}}}};
 }  // namespace
 
@@ -39,7 +31,7 @@ TEST(RunFolder, AFolderWithoutAMetricsLineOrCheckpointHasNotStarted) {
   ASSERT_TRUE(train::started_run_config(run));
   EXPECT_EQ(*train::started_run_config(run), kConfig);
   write(run / "config.json", "{not json");
-  const std::string m = message_of([&] { train::started_run_config(run); });
+  const std::string m = test::error_message([&] { train::started_run_config(run); });
   EXPECT_NE(m.find("config.json"), std::string::npos) << m;
 }
 
@@ -51,11 +43,11 @@ TEST(RunFolder, AFailedStartIsReplacedAndAStartedRunIsKept) {
   EXPECT_NO_THROW(train::check_run_folder(run, train::started_run_config(run), kConfig, false, {}, "pretrain"));
   EXPECT_NO_THROW(train::check_run_folder(run, train::started_run_config(run), kConfig, true, {}, "pretrain"));
   write(run / "metrics.jsonl", "{\"step\": 1}\n");
-  std::string m = message_of([&] { train::check_run_folder(run, train::started_run_config(run), kConfig, false, {}, "pretrain"); });
+  std::string m = test::error_message([&] { train::check_run_folder(run, train::started_run_config(run), kConfig, false, {}, "pretrain"); });
   EXPECT_NE(m.find("already holds a pretrain run (1 metrics lines"), std::string::npos) << m;
   EXPECT_NE(m.find("--resume"), std::string::npos) << m;
   // Nothing to resume at all.
-  m = message_of([&] { train::check_run_folder(tmp / "none", std::nullopt, kConfig, true, {}, "finetune"); });
+  m = test::error_message([&] { train::check_run_folder(tmp / "none", std::nullopt, kConfig, true, {}, "finetune"); });
   EXPECT_NE(m.find("holds no run to resume"), std::string::npos) << m;
 }
 
@@ -70,7 +62,7 @@ TEST(RunFolder, ARefusedResumeNamesEachDifference) {
   EXPECT_NO_THROW(train::check_run_folder(run, train::started_run_config(run), now, true, {"train.steps", "train.out"}, "x"));
   now["train"]["batch"] = 2;
   now["model"]["depth"] = 3;
-  const std::string m = message_of(
+  const std::string m = test::error_message(
       [&] { train::check_run_folder(run, train::started_run_config(run), now, true, {"train.steps", "train.out"}, "x"); });
   EXPECT_NE(m.find("train.batch: 4 in the run, 2 now"), std::string::npos) << m;
   EXPECT_NE(m.find("model.depth: (none) in the run, 3 now"), std::string::npos) << m;
