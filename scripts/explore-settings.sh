@@ -6,7 +6,9 @@
 #
 #   scripts/explore-settings.sh [OUT] [FRATMAE] [GROUP...]   (all groups: about 2 hours on two cores)
 #
-# Groups: seg (width, lr, crops), overlap, stage, probe, petclip (PET clipped at SUV 50, not 20).
+# Groups: seg (width, lr, crops), overlap, stage, probe, petclip (PET clipped at SUV 50, not 20),
+# misses (which lesions the best setting misses), stage2 (CLS pooling, 400 staging cases),
+# capacity (encoder patch 4, or 4 layers of 128).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -15,6 +17,7 @@ set -euo pipefail
 out=${1:-out/explore}
 F=${2:-build/fratmae}
 F=$(realpath "$F")
+here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 cd "$out"
 res=results.txt
@@ -45,12 +48,12 @@ print()
 PY
 }
 
-seg() {  # NAME [finetune flags]   (cache: $SEG_CACHE, default seg)
+seg() {  # NAME [finetune flags]   (cache: $SEG_CACHE, default seg; steps: $SEG_STEPS, default 600; model: $SEG_PRESET, default tiny)
   local name=$1; shift
   [ -d "runs/$name" ] && return
   local t=$(date +%s)
-  $F -q finetune --task seg --cache "${SEG_CACHE:-seg}" --out "runs/$name" --preset tiny --test-fraction 0.05 --val-fraction 0.3 \
-     --overlap 0.25 --evaluate false --steps 600 --batch 4 "$@"
+  $F -q finetune --task seg --cache "${SEG_CACHE:-seg}" --out "runs/$name" --preset "${SEG_PRESET:-tiny}" --test-fraction 0.05 --val-fraction 0.3 \
+     --overlap 0.25 --evaluate false --steps "${SEG_STEPS:-600}" --batch 4 "$@"
   echo "seg $name ($*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
 }
 
@@ -114,6 +117,47 @@ group_petclip() {
   seg w8_lr5_lp33_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1
   SEG_CACHE=seg_pet50 seg w8_lr5_lp33_pet50 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   SEG_CACHE=seg_pet50 seg w8_lr5_lp33_pet50_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1
+}
+
+# Which lesions the best segmentation setting misses, by site, contrast, SUV and size
+# (scripts/lesion-misses.py on the validation cases' predictions).
+misses() {  # RUN
+  local run=$1 d=misses/$1
+  [ -f "$d/lesions.txt" ] && return
+  rm -rf "$d"; mkdir -p "$d"
+  for id in $(python3 -c "import json; print(' '.join(json.load(open('runs/$run/config.json'))['split']['val']))"); do
+    $F -q predict --model "runs/$run" --ct "seg_raw/$id/CTres.nii.gz" --pet "seg_raw/$id/SUV.nii.gz" --out "$d/$id" --overlap 0.25
+  done
+  python3 "$here/lesion-misses.py" "$d" seg_raw > "$d/lesions.txt"
+  echo "misses $run: $d/lesions.txt" | tee -a $res
+}
+group_misses() {
+  SEG_STEPS=1500 seg w16_lr5_lp33_1500 --feature-size 16 --lr 5e-3 --lesion-prob 0.33 --val-every 500
+  misses w16_lr5_lp33_1500
+}
+# Large lesions are found but their inside is not (misses: 14% of the voxels of lesions >= 8 mL
+# covered): is the encoders' resolution (patch 8: 40 mm tokens) or capacity the limit?
+group_capacity() {
+  seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  misses w8_lr5_lp33
+  SEG_PRESET=tiny:patch=4 seg w8_lr5_lp33_p4 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  misses w8_lr5_lp33_p4
+  SEG_PRESET=tiny:depth=4,dim=128 seg w8_lr5_lp33_d4w128 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  misses w8_lr5_lp33_d4w128
+}
+
+# Staging: the CLS token instead of the mean of the tokens, and twice the cases (400, seed 9004).
+cohort_stage400() {
+  [ -d stage400_64 ] || { $F -q phantom --out stage400_raw --cases 400 --seed 9004 --cohort hodgkin &&
+                          $F -q preprocess -d stage400_raw -o stage400_64 --size 32 64 96 --no-native; }
+}
+group_stage2() {
+  cohort_stage
+  stage s64_mean_v250 stage64 --steps 1500 --val-every 250 --pool mean
+  stage s64_cls stage64 --steps 1500 --val-every 250 --pool cls
+  cohort_stage400
+  stage s400_64_mean stage400_64 --steps 1500 --val-every 250 --pool mean
+  stage s400_64_cls stage400_64 --steps 1500 --val-every 250 --pool cls
 }
 
 cohort_seg

@@ -27,7 +27,7 @@ void add_finetune(CLI::App& app) {
   sub->add_option("-o,--out", c.out, "run folder")->required();
   sub->add_option("--init", c.init, "pre-training run folder or `fratmae export` file (none: from scratch)");
   sub->add_flag("--resume", a->resume, "continue the run in --out from its newest checkpoint");
-  sub->add_option("--preset", c.preset, "model size without --init: paper, small, tiny")->capture_default_str();
+  sub->add_option("--preset", c.preset, "model size without --init: paper, small, tiny; encoder values after a colon: tiny:patch=4,depth=4,dim=128,heads=4")->capture_default_str();
   sub->add_option("--stack", c.stack, "coronal or axial inputs (paper Table 2)")->capture_default_str();
   sub->add_option("--stride", c.stride, "k of the staging stack")->capture_default_str();
   sub->add_option("--input", a->input,
@@ -49,8 +49,8 @@ void add_finetune(CLI::App& app) {
   sub->add_flag("--freeze-encoders", c.freeze_encoders, "train only the task head");
   sub->add_option("--feature-size", c.feature_size, "UNETR decoder channels at full resolution")->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
-  sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max")
-      ->check(CLI::IsMember({"mean", "max", "mean-max"}))
+  sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, or the CLS token (cls)")
+      ->check(CLI::IsMember({"mean", "max", "mean-max", "cls"}))
       ->capture_default_str();
   sub->add_option("--modalities", c.modalities,
                   "the encoders the head reads: petct (both), pet (PET only: studies without a CT), ct")

@@ -22,7 +22,7 @@ void add_pretrain(CLI::App& app) {
   sub->add_option("--cache", c.cache, "preprocessed cache (fratmae preprocess)")->required();
   sub->add_option("-o,--out", c.out, "run folder")->required();
   sub->add_flag("--resume", a->resume, "continue the run in --out from its newest checkpoint");
-  sub->add_option("--preset", c.preset, "model size: paper (ViT-B), small, tiny")->capture_default_str();
+  sub->add_option("--preset", c.preset, "model size: paper (ViT-B), small, tiny; encoder values after a colon: tiny:patch=4,depth=4,dim=128,heads=4")->capture_default_str();
   sub->add_option("--method", c.method, "fratmae, fratmae-noalign, mae, mae-align (paper Table 3)")->capture_default_str();
   sub->add_option("--stack", c.stack, "coronal (whole-body) or axial stacks (paper Table 2)")->capture_default_str();
   sub->add_option("--stride", c.stride, "k: keep every k-th slice of a k x stack range")->capture_default_str();

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cstdlib>
 #include <set>
 
 #include "core/error.h"
@@ -8,9 +9,38 @@ namespace fratmae::model {
 
 using nlohmann::json;
 
-ModelConfig ModelConfig::preset_config(const std::string& preset, const std::string& method) {
+namespace {
+// "tiny:patch=4,depth=4" -> the base preset's configuration with those encoder values changed.
+void apply_overrides(ModelConfig& c, const std::string& spec, const std::string& text) {
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, end - at);
+    const size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    int64_t v = 0;
+    bool ok = eq != std::string::npos && eq + 1 < item.size();
+    if (ok) {
+      char* stop = nullptr;
+      v = std::strtoll(item.c_str() + eq + 1, &stop, 10);
+      ok = *stop == '\0' && v > 0;
+    }
+    if (!ok) throw Error("model preset '" + spec + "': '" + item + "' is not KEY=POSITIVE_INTEGER");
+    if (key == "patch") c.patch = v;
+    else if (key == "dim") c.encoder.dim = v;
+    else if (key == "depth") c.encoder.depth = v;
+    else if (key == "heads") c.encoder.heads = v;
+    else throw Error("model preset '" + spec + "': unknown key '" + key + "' (patch, dim, depth, heads: the encoders')");
+    at = end + 1;
+  }
+}
+}  // namespace
+
+ModelConfig ModelConfig::preset_config(const std::string& spec, const std::string& method) {
+  const size_t colon = spec.find(':');
+  const std::string preset = spec.substr(0, colon);
   ModelConfig c;
-  c.preset = preset;
+  c.preset = spec;
   c.method = method;
   if (preset == "paper") {
     // defaults above
@@ -28,6 +58,7 @@ ModelConfig ModelConfig::preset_config(const std::string& preset, const std::str
   } else {
     throw Error("unknown model preset '" + preset + "' (paper, small, tiny)");
   }
+  if (colon != std::string::npos) apply_overrides(c, spec, spec.substr(colon + 1));
   c.validate();
   return c;
 }

@@ -61,6 +61,9 @@ struct ModelConfig {
   nlohmann::json to_json() const;
   /// Strict: an unknown key is an error.
   static ModelConfig from_json(const nlohmann::json& j);
+  /// "paper", "small" or "tiny", optionally with encoder values changed after a colon:
+  /// "tiny:patch=4,depth=4,dim=128,heads=4" (keys patch, dim, depth, heads). Throws
+  /// fratmae::Error for an unknown name or key, or a configuration that does not validate.
   static ModelConfig preset_config(const std::string& preset, const std::string& method = "fratmae");
 };
 

@@ -181,8 +181,8 @@ StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t cla
     : cfg(c), pool(std::move(p)), modalities(std::move(m)) {
   cfg.validate();
   check_modalities(modalities);
-  if (pool != "mean" && pool != "max" && pool != "mean-max")
-    throw Error("staging network: pooling must be mean, max or mean-max, not '" + pool + "'");
+  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls")
+    throw Error("staging network: pooling must be mean, max, mean-max or cls, not '" + pool + "'");
   const auto g = cfg.grid();
   if (modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
@@ -193,6 +193,8 @@ StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t cla
 
 torch::Tensor StagingNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
   auto pooled = [&](const torch::Tensor& t) {  // (B, C) or (B, 2C) for mean-max
+    if (pool == "cls") return t.select(1, 0);          // the CLS token: attention pooling, and the
+                                                       // PET feature ContextAlign aligns with the text
     const auto tokens = t.narrow(1, 1, t.size(1) - 1);  // (B, L, C), without the CLS token
     if (pool == "mean") return tokens.mean(1);
     if (pool == "max") return std::get<0>(tokens.max(1));

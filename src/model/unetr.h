@@ -81,11 +81,13 @@ TORCH_MODULE(SegmentationNet);
 
 /// Ann Arbor staging network (paper §2.4): both encoders on the central whole-body stack, each
 /// one's output tokens pooled, concatenated [PET | CT], and an MLP: LayerNorm, Linear -> hidden,
-/// GELU, dropout, Linear hidden -> classes. Pooling over the tokens (not the CLS token):
+/// GELU, dropout, Linear hidden -> classes. Pooling over the tokens:
 ///   mean      their mean (B, 2C): the paper's "features", UNETR/ViT practice
 ///   max       their element-wise maximum (B, 2C): a lesion seen in a few tokens is not averaged
 ///             away by the many tokens of healthy tissue
 ///   mean-max  both (B, 4C)
+///   cls       each encoder's CLS token (B, 2C): pooling by attention, learnt; for the PET
+///             encoder the feature ContextAlign aligns with the study's text in pre-training
 struct StagingNetImpl : torch::nn::Module {
   StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1,
                  std::string pool = "mean", std::string modalities = "petct");

@@ -27,7 +27,8 @@ void FinetuneConfig::validate() const {
   if (warmup_fraction < 0 || warmup_fraction >= 1) throw Error("finetune: --warmup must be in [0, 1)");
   if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
   if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
-  if (pool != "mean" && pool != "max" && pool != "mean-max") throw Error("finetune: --pool must be mean, max or mean-max");
+  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls")
+    throw Error("finetune: --pool must be mean, max, mean-max or cls");
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
     throw Error("finetune: --modalities must be petct, pet or ct");
   if (!(lesion_prob >= 0 && lesion_prob <= 1)) throw Error("finetune: --lesion-prob must lie in [0, 1]");

@@ -213,6 +213,25 @@ TEST(FratMae, AsymmetricMaskingPerStepAndPerSample) {
   EXPECT_GT(out.align.item<double>(), 0);
 }
 
+TEST(ModelConfig, PresetWithEncoderValuesChanged) {
+  const ModelConfig c = ModelConfig::preset_config("tiny:patch=4,depth=3,dim=96,heads=6");
+  const ModelConfig t = ModelConfig::preset_config("tiny");
+  EXPECT_EQ(c.patch, 4);
+  EXPECT_EQ(c.encoder.depth, 3);
+  EXPECT_EQ(c.encoder.dim, 96);
+  EXPECT_EQ(c.encoder.heads, 6);
+  EXPECT_EQ(c.decoder.dim, t.decoder.dim);  // the rest is the preset's
+  EXPECT_EQ(c.input, t.input);
+  EXPECT_EQ(c.num_tokens(), 4 * 8 * 12);
+  // Saved and read back (run folders, checkpoints) as the same model.
+  const ModelConfig r = ModelConfig::from_json(c.to_json());
+  EXPECT_EQ(r.to_json(), c.to_json());
+  EXPECT_EQ(r.preset, "tiny:patch=4,depth=3,dim=96,heads=6");
+  for (const char* bad : {"tiny:patch=5", "tiny:depth=0", "tiny:width=3", "tiny:dim", "tiny:dim=6x", "tiny:dim=66,heads=4x",
+                          "huge:dim=64", "tiny:dim=66"})
+    EXPECT_THROW(ModelConfig::preset_config(bad), Error) << bad;
+}
+
 TEST(FratMae, PaperPresetParameterCounts) {
   const ModelConfig c = ModelConfig::preset_config("paper");
   EXPECT_EQ(c.num_tokens(), 240);

@@ -94,7 +94,7 @@ TEST(StagingNet, ShapeAndGradient) {
 TEST(StagingNet, PoolingChoices) {
   torch::manual_seed(4);
   const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
-  for (const char* pool : {"mean", "max", "mean-max"}) {
+  for (const char* pool : {"mean", "max", "mean-max", "cls"}) {
     StagingNet net(tiny(), 16, 2, 0.0, pool);
     const auto logits = net->forward(ct, pet);
     EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 2})) << pool;
@@ -107,7 +107,11 @@ TEST(StagingNet, PoolingChoices) {
   const auto p = net->pet_encoder->forward(pet).latent, c = net->ct_encoder->forward(ct).latent;
   auto mx = [](const torch::Tensor& t) { return std::get<0>(t.narrow(1, 1, t.size(1) - 1).max(1)); };
   EXPECT_TRUE(torch::allclose(net->mlp->forward(torch::cat({mx(p), mx(c)}, 1)), net->forward(ct, pet), 1e-5, 1e-6));
-  EXPECT_THROW(StagingNet(tiny(), 16, 2, 0.0, "cls"), Error);
+  // cls: the MLP sees each encoder's CLS token, [PET | CT].
+  StagingNet cls(tiny(), 16, 2, 0.0, "cls");
+  const auto pc = cls->pet_encoder->forward(pet).latent.select(1, 0), cc = cls->ct_encoder->forward(ct).latent.select(1, 0);
+  EXPECT_TRUE(torch::allclose(cls->mlp->forward(torch::cat({pc, cc}, 1)), cls->forward(ct, pet), 1e-5, 1e-6));
+  EXPECT_THROW(StagingNet(tiny(), 16, 2, 0.0, "attention"), Error);
 }
 
 // UpBlock and UpProject compute the 2x transposed convolution as a matrix product; the result
