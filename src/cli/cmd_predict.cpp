@@ -27,6 +27,9 @@ void add_predict(CLI::App& app) {
                   "instead of --pet/--ct, a folder of studies (AutoPET III nnU-Net, AutoPET I/II, fratmae's layout, "
                   "or one DICOM study per sub-folder): OUT/<case>.nii.gz and OUT/<case>/ for each, summary.json")
       ->excludes(pet);
+  sub->add_option("--shard", c->shard,
+                  "with --input: do shard I of N of the studies (I/N, from 0; default: RANK/WORLD_SIZE, SLURM_PROCID/"
+                  "SLURM_NTASKS or a SLURM array's task, else all); the last shard to finish writes summary.json");
   sub->add_option("-o,--out", c->out, "output folder")->required();
   sub->add_option("--device", c->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--bf16", c->bf16, "bf16 autocast on CUDA (true/false)")->capture_default_str();
@@ -34,6 +37,8 @@ void add_predict(CLI::App& app) {
   sub->add_option("--overlap", c->overlap, "sliding-window overlap (default: the run's test evaluation's)");
   sub->add_option("--batch", c->batch, "windows per forward pass")->capture_default_str();
   sub->add_flag("--probability", c->probability, "also write probability.nii.gz");
+  sub->add_flag("--no-report{false}", c->report,
+                "no report.html (one page with the PET/CT and the mask in a viewer, the lesion table and the MIP)");
   sub->add_flag("--overwrite", c->overwrite, "replace existing outputs (never an input)");
   sub->add_option("--send", c->send,
                   "store SEG.dcm (DICOM PET input, lesions found) to a PACS: AET@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242");

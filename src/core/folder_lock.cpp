@@ -27,12 +27,13 @@ std::string read_all(int fd) {
 }
 }  // namespace
 
-FolderLock::FolderLock(const fs::path& dir, const std::string& what) : dir_(dir) {
+FolderLock::FolderLock(const fs::path& dir, const std::string& what, const std::string& file_name)
+    : dir_(dir), name_(file_name) {
   std::error_code ec;
   created_dir_ = !fs::exists(dir, ec);
   fs::create_directories(dir, ec);
   if (ec) throw FileError(dir, "cannot create folder: " + ec.message());
-  const fs::path file = dir / kFileName;
+  const fs::path file = dir / name_;
   fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw FileError(file, std::string("cannot open the folder's lock: ") + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -70,9 +71,9 @@ FolderLock::~FolderLock() {
   if (created_dir_) {  // a start that failed before writing anything leaves nothing behind
     std::error_code ec;
     size_t n = 0;
-    for (const auto& e : fs::directory_iterator(dir_, ec)) n += e.path().filename() != kFileName;
+    for (const auto& e : fs::directory_iterator(dir_, ec)) n += e.path().filename() != name_;
     if (!ec && n == 0) {
-      fs::remove(dir_ / kFileName, ec);
+      fs::remove(dir_ / name_, ec);
       fs::remove(dir_, ec);
     }
   }

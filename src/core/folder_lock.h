@@ -17,7 +17,9 @@ class FolderLock {
   /// another fratmae (pid N on HOST since TIME: COMMAND); wait for it to finish or choose another
   /// --out") when another process holds it. `what` names this use in the lock file. A folder
   /// this lock created and nothing else wrote into is removed again when the lock is released.
-  FolderLock(const std::filesystem::path& dir, const std::string& what);
+  /// `file_name`: another lock file in the same folder, for writers that share a folder but
+  /// not their files (the shards of `predict --input`).
+  FolderLock(const std::filesystem::path& dir, const std::string& what, const std::string& file_name = kFileName);
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
@@ -27,6 +29,7 @@ class FolderLock {
  private:
   int fd_ = -1;
   std::filesystem::path dir_;
+  std::string name_;
   bool created_dir_ = false;  // then a folder left holding only the lock is removed at the end
 };
 

@@ -1,5 +1,6 @@
 #include "io/predict.h"
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <optional>
+#include <unistd.h>
 
 #include "core/device.h"
 #include "core/atomic_output.h"
@@ -24,6 +26,8 @@
 #include "io/dicom_seg.h"
 #include "io/dicom_send.h"
 #include "io/image_io.h"
+#include "io/report_html.h"
+#include "io/resample.h"
 #include "train/finetuner.h"
 #include "viz/mip.h"
 #include "viz/png.h"
@@ -66,6 +70,80 @@ std::array<double, 3> canonical_spacing(const Geometry& g) { return {g.spacing[2
 }  // namespace
 
 namespace {
+
+// Above this the report's volumes are embedded at half the resolution along each axis.
+constexpr double kReportEmbedLimitBytes = 200e6;
+
+// A volume's NIfTI (.nii.gz) bytes: written by ITK to a temporary file and read back.
+std::string nifti_bytes(const Volume& v) {
+  static int counter = 0;
+  const fs::path tmp = fs::temp_directory_path() /
+                       ("fratmae-report-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".nii.gz");
+  try {
+    write_image(v, tmp);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::string b = read_file(tmp);
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  return b;
+}
+
+// The grid with half the voxels along each axis (twice the spacing), covering the same box.
+Geometry halved(const Geometry& g) {
+  Geometry h = g;
+  for (int a = 0; a < 3; ++a) {
+    h.size[a] = (g.size[a] + 1) / 2;
+    h.spacing[a] = 2 * g.spacing[a];
+  }
+  const auto o = g.index_to_physical({0.5, 0.5, 0.5});  // the first new voxel's centre
+  h.origin = {o[0], o[1], o[2]};
+  return h;
+}
+
+// report.html: CT (gray), PET (hot) and the mask (green) on the PET grid in NiiVue, the lesion
+// table and the MIP (io/report_html.h).
+void write_report(StagedOutputs& out, const fs::path& mip, const ConvertedStudy& study, const Volume& mask,
+                  const json& lesions, const json& record, const std::string& made_by) {
+  StudyReport r;
+  const json& inputs = record.value("inputs", json::object());
+  // The PET's last two path components: "STS_002/SUV.nii.gz", "PET/image".
+  const fs::path pet_path = inputs.contains("pet") ? fs::path(inputs["pet"].value("path", std::string())) : fs::path();
+  const std::string pet_name =
+      pet_path.empty() ? std::string() : (pet_path.parent_path().filename() / pet_path.filename()).string();
+  r.title = "fratmae predict: " + (pet_name.empty() ? std::string("study") : pet_name);
+  r.facts["made by"] = made_by;
+  r.facts["written"] = record.at("provenance").value("created", std::string());
+  r.facts["grid"] = fmt::format("{} x {} x {} voxels of {:.2f} x {:.2f} x {:.2f} mm", study.suv.geom.size[0],
+                                study.suv.geom.size[1], study.suv.geom.size[2], study.suv.geom.spacing[0],
+                                study.suv.geom.spacing[1], study.suv.geom.spacing[2]);
+  r.lesions = lesions;
+  r.mip_png = read_file(mip);
+  auto volumes = [&](bool half) {
+    const Geometry g = half ? halved(study.suv.geom) : study.suv.geom;
+    auto on = [&](const Volume& v, Interpolation i, double outside) { return half ? resample(v, g, i, outside) : v; };
+    std::vector<ReportVolume> v;
+    if (study.ct_res) v.push_back({"CT.nii.gz", nifti_bytes(on(*study.ct_res, Interpolation::kLinear, -1024.0)), "gray", -160, 240, 1.0});
+    v.push_back({"SUV.nii.gz", nifti_bytes(on(study.suv, Interpolation::kLinear, 0.0)), "hot", 0, 10, study.ct_res ? 0.6 : 1.0});
+    v.push_back({"SEG.nii.gz", nifti_bytes(on(mask, Interpolation::kNearest, 0.0)), "green", 0.5, 1, 0.5});
+    return v;
+  };
+  r.volumes = volumes(false);
+  double bytes = 0;
+  for (const ReportVolume& v : r.volumes) bytes += static_cast<double>(v.nifti.size());
+  if (bytes > kReportEmbedLimitBytes) {
+    r.volumes = volumes(true);
+    r.note = fmt::format("The volumes ({:.0f} MB compressed) are embedded at half the resolution along each axis so the page "
+                         "stays small enough to open; the lesion table and SEG.nii.gz are at the full resolution.",
+                         bytes / 1e6);
+  }
+  const fs::path bundle = niivue_bundle();
+  if (bundle.empty()) spdlog::warn("predict: report.html has no viewer: the NiiVue bundle is not installed (scripts/install-deps.sh)");
+  out.write_text("report.html", study_report_html(r, bundle.empty() ? std::string() : read_file(bundle)));
+}
 
 // SEG.nii.gz, lesions.json and mip.png of a canonical mask on the study's PET grid.
 void write_segmentation(const PredictConfig& cfg, StagedOutputs& out, const at::Tensor& mask_c,
@@ -110,7 +188,9 @@ void write_segmentation(const PredictConfig& cfg, StagedOutputs& out, const at::
   mo.mm_per_pixel = std::min(2.0, extent_mm / 600.0);
   const at::Tensor pic =
       viz::render_mip(suv_c.data, ct_c ? ct_c->data : at::Tensor(), mask_c, {spacing[1], spacing[2]}, mo);
-  viz::write_png(out.stage("mip.png"), pic);
+  const fs::path mip = out.stage("mip.png");
+  viz::write_png(mip, pic);
+  if (cfg.report) write_report(out, mip, study, mask, lj, record, description);
   record["lesions"] = lesions.count();
   record["mtv_ml"] = lesions.mtv_ml;
   record["tlg"] = lesions.tlg;
@@ -122,7 +202,7 @@ constexpr double kWholeBodyMinMm = 600.0;
 
 // Every file a prediction may write (a segmentation or a staging model, a floor).
 constexpr const char* kPredictionFiles[] = {"SEG.nii.gz", "SEG.dcm", "probability.nii.gz", "lesions.json", "mip.png",
-                                            "prediction.json", "stage.json"};
+                                            "report.html", "prediction.json", "stage.json"};
 
 // The SEG's own description (NIfTI keeps 79 characters): what made it.
 std::string model_description(const json& source) {

@@ -39,6 +39,7 @@ struct PredictConfig {
   std::filesystem::path ct;     // CT: DICOM folder or image file
   std::filesystem::path pet;    // PET: DICOM folder (-> SUV) or SUV image file
   std::filesystem::path input;  // instead of pet/ct: a folder of studies (io/predict_folder.h)
+  std::string shard;            // with input: "I/N", this process' share (core/shard.h); "" = environment
   std::filesystem::path out;
   std::string device = "cpu";
   bool bf16 = true;
@@ -46,6 +47,7 @@ struct PredictConfig {
   double overlap = -1;       // sliding windows; < 0: the overlap of the run's test evaluation
   int64_t batch = 4;         // windows per forward pass
   bool probability = false;  // also write the probability map
+  bool report = true;        // report.html: the study, its mask and lesions in a viewer (io/report_html.h)
   bool overwrite = false;
   std::string send;          // AET@HOST:PORT: store SEG.dcm there (DICOM C-STORE)
   void validate() const;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -13,6 +14,7 @@
 #include "core/folder_lock.h"
 #include "core/progress.h"
 #include "core/provenance.h"
+#include "core/shard.h"
 #include "io/dataset_import.h"
 #include "io/dicom_series.h"
 #include "train/finetuner.h"
@@ -76,6 +78,53 @@ std::optional<FolderStudy> dicom_study(const fs::path& dir, const std::string& i
 // "12 s", "3:04"
 std::string seconds_text(double s) { return Progress::format_duration(s); }
 
+// The launcher's job id, so that shard summaries of an earlier job are not merged with this one's.
+std::string job_id() {
+  for (const char* v : {"TORCHELASTIC_RUN_ID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"})
+    if (const char* x = std::getenv(v); x && *x) return std::string(v) + "=" + x;
+  return "";
+}
+
+std::string table_of(const json& rows) {
+  size_t w = 4;
+  for (const json& r : rows) w = std::max(w, r["case"].get<std::string>().size());
+  std::string table = fmt::format("{:<{}}  {:<22}  {:>7}  {:>9}  {:>6}\n", "case", w, "status", "lesions", "MTV (mL)", "time");
+  for (const json& r : rows) {
+    const std::string lesions = r.contains("lesions") ? std::to_string(r["lesions"].get<int64_t>()) : "-";
+    const std::string mtv = r.contains("mtv_ml") ? fmt::format("{:.1f}", r["mtv_ml"].get<double>()) : "-";
+    table += fmt::format("{:<{}}  {:<22}  {:>7}  {:>9}  {:>6}\n", r["case"].get<std::string>(), w,
+                         r["status"].get<std::string>().substr(0, 22), lesions, mtv, seconds_text(r["seconds"]));
+  }
+  return table;
+}
+
+// With every shard's summary of this job present, summary.json as one process would write it.
+std::optional<json> merged_summary(const fs::path& out, const Shard& shard, const json& mine) {
+  json rows = json::array();
+  int64_t done = 0, skipped = 0, failed = 0;
+  double seconds = 0;
+  for (int64_t i = 0; i < shard.count; ++i) {
+    const fs::path f = out / ("summary" + Shard{i, shard.count}.suffix() + ".json");
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec)) return std::nullopt;
+    const json s = json::parse(read_file(f), nullptr, false);
+    if (s.is_discarded() || s.value("job", std::string("?")) != mine["job"] || s["input"] != mine["input"] ||
+        s["model"] != mine["model"] || s["floor"] != mine["floor"] || s["study_ids"] != mine["study_ids"])
+      return std::nullopt;  // another job's, or not finished
+    for (const json& r : s["studies"]) rows.push_back(r);
+    done += s["done"].get<int64_t>(), skipped += s["skipped"].get<int64_t>(), failed += s["failed"].get<int64_t>();
+    seconds = std::max(seconds, s["seconds"].get<double>());
+  }
+  std::sort(rows.begin(), rows.end(), [](const json& a, const json& b) { return a["case"] < b["case"]; });
+  json m = mine;
+  m.erase("shard");
+  m["shards"] = shard.count;
+  m["studies"] = rows;
+  m["done"] = done, m["skipped"] = skipped, m["failed"] = failed;
+  m["seconds"] = seconds;  // the slowest shard's
+  return m;
+}
+
 }  // namespace
 
 std::string output_stem(const std::string& case_id) {
@@ -128,11 +177,23 @@ json predict_folder(const PredictConfig& cfg) {
   if (same_or_inside(cfg.input, cfg.out) || fs::weakly_canonical(cfg.input) == fs::weakly_canonical(cfg.out))
     throw Error("predict: --out must not be the --input folder or hold it");
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<FolderStudy> studies = discover_studies(cfg.input, cfg.out);
-  FolderLock lock(cfg.out, "predict --input " + cfg.input.string());
+  const Shard shard = Shard::resolve(cfg.shard);
+  const std::vector<FolderStudy> all = discover_studies(cfg.input, cfg.out);
+  std::vector<FolderStudy> studies;
+  json study_ids = json::array();
+  for (size_t i = 0; i < all.size(); ++i) {
+    study_ids.push_back(all[i].id);
+    if (shard.owns(static_cast<int64_t>(i))) studies.push_back(all[i]);
+  }
+  FolderLock lock(cfg.out, "predict --input " + cfg.input.string() + (shard.enabled() ? " --shard " + shard.to_string() : ""),
+                  std::string(FolderLock::kFileName) + shard.suffix());
   std::optional<train::DownstreamModel> model;
-  if (cfg.floor.empty()) model = train::load_finetuned(cfg.model, cfg.device);
-  spdlog::info("predict: {} studies in {}", studies.size(), cfg.input.string());
+  if (cfg.floor.empty() && !studies.empty()) model = train::load_finetuned(cfg.model, cfg.device);
+  if (shard.enabled())
+    spdlog::info("predict: shard {} (from {}): {} of the {} studies in {}", shard.to_string(), shard.source, studies.size(),
+                 all.size(), cfg.input.string());
+  else
+    spdlog::info("predict: {} studies in {}", studies.size(), cfg.input.string());
 
   json rows = json::array();
   int64_t done = 0, skipped = 0, failed = 0;
@@ -187,25 +248,30 @@ json predict_folder(const PredictConfig& cfg) {
                   {"skipped", skipped},
                   {"failed", failed},
                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-  write_file_atomic(cfg.out / "summary.json", summary.dump(2) + "\n");
-
-  // The table at the end.
-  size_t w = 4;
-  for (const json& r : rows) w = std::max(w, r["case"].get<std::string>().size());
-  std::string table = fmt::format("{:<{}}  {:<22}  {:>7}  {:>9}  {:>6}\n", "case", w, "status", "lesions", "MTV (mL)", "time");
-  for (const json& r : rows) {
-    const std::string lesions = r.contains("lesions") ? std::to_string(r["lesions"].get<int64_t>()) : "-";
-    const std::string mtv = r.contains("mtv_ml") ? fmt::format("{:.1f}", r["mtv_ml"].get<double>()) : "-";
-    table += fmt::format("{:<{}}  {:<22}  {:>7}  {:>9}  {:>6}\n", r["case"].get<std::string>(), w,
-                         r["status"].get<std::string>().substr(0, 22), lesions, mtv, seconds_text(r["seconds"]));
+  if (!shard.enabled()) {
+    write_file_atomic(cfg.out / "summary.json", summary.dump(2) + "\n");
+  } else {
+    summary["shard"] = shard.to_string();
+    summary["job"] = job_id();
+    summary["study_ids"] = study_ids;
+    write_file_atomic(cfg.out / ("summary" + shard.suffix() + ".json"), summary.dump(2) + "\n");
+    // Every shard writes its own summary before it looks at the others', so the last to finish
+    // sees them all (two finishing together both write the same summary.json).
+    if (const auto m = merged_summary(cfg.out, shard, summary)) {
+      write_file_atomic(cfg.out / "summary.json", m->dump(2) + "\n");
+      spdlog::info("predict: all {} shards done: {} done, {} skipped, {} failed of {} studies; {}", shard.count,
+                   (*m)["done"].get<int64_t>(), (*m)["skipped"].get<int64_t>(), (*m)["failed"].get<int64_t>(),
+                   (*m)["studies"].size(), (cfg.out / "summary.json").string());
+    }
   }
-  spdlog::info("predict: {} done, {} skipped, {} failed of {} studies\n{}", done, skipped, failed, rows.size(), table);
+  spdlog::info("predict: {} done, {} skipped, {} failed of {} studies{}\n{}", done, skipped, failed, rows.size(),
+               shard.enabled() ? " (shard " + shard.to_string() + ")" : "", table_of(rows));
   if (failed > 0) {
     std::string names;
     for (const json& r : rows)
       if (r["status"] == "failed") names += (names.empty() ? "" : ", ") + r["case"].get<std::string>();
     throw Error("predict: " + std::to_string(failed) + " of " + std::to_string(rows.size()) + " studies failed (" + names +
-                "); the others are in " + cfg.out.string() + " (summary.json says why each failed)");
+                "); the others are in " + cfg.out.string() + " (summary" + shard.suffix() + ".json says why each failed)");
   }
   return summary;
 }

@@ -11,6 +11,13 @@
 // it); a study that fails is reported and the others go on. OUT/summary.json lists every study
 // (done, skipped, failed with the error) and a table is printed at the end; the command fails
 // when any study failed. One process at a time per OUT (a lock).
+//
+// Many processes (core/shard.h: `--shard I/N`, torchrun's RANK/WORLD_SIZE, srun's
+// SLURM_PROCID/SLURM_NTASKS, a SLURM array): shard I predicts the studies whose index in the
+// sorted list is I modulo N, under a lock of its own (OUT/.fratmae.lock-I-of-N), and writes
+// OUT/summary-I-of-N.json; the shard that finds all N shard summaries of the same job (SLURM's
+// or torchrun's job id, the same input, model and study list) merges them into OUT/summary.json,
+// as one process would have written it. Each shard fails only for its own studies.
 #pragma once
 
 #include <filesystem>
@@ -36,7 +43,8 @@ std::vector<FolderStudy> discover_studies(const std::filesystem::path& dir, cons
 /// The file name stem of a case id in OUT (nnU-Net naming): '/' -> "__".
 std::string output_stem(const std::string& case_id);
 
-/// Runs cfg (cfg.input set, cfg.pet/ct empty) over every study; returns summary.json's content.
+/// Runs cfg (cfg.input set, cfg.pet/ct empty) over every study of this shard; returns this
+/// shard's summary (summary.json's content for a single process).
 nlohmann::json predict_folder(const PredictConfig& cfg);
 
 }  // namespace fratmae::io

@@ -249,6 +249,85 @@ TEST(PredictCli, WholeFolderOfStudies) {
   EXPECT_FALSE(fs::exists(tmp / "x"));
 }
 
+// Three processes sharing a folder (torchrun's RANK/WORLD_SIZE) write what one process writes,
+// and the last to finish merges the shard summaries into summary.json.
+TEST(PredictCli, ShardedFolderEqualsOneProcess) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  const fs::path in = tmp / "in";
+  fs::create_directories(in);
+  for (const char* c : {"HODGKIN_0001", "HODGKIN_0002", "HODGKIN_0003", "HODGKIN_0004", "HODGKIN_0005"})
+    fs::copy(runs.cohort / c, in / c, fs::copy_options::recursive);
+  const std::string args = " predict --floor suvmax41 --input " + quote(in) + " --out ";
+  auto r = run_fratmae(args + quote(tmp / "one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string three = "{ export TORCHELASTIC_RUN_ID=job1 WORLD_SIZE=3; unset SLURM_PROCID SLURM_NTASKS; ";
+  for (int i = 0; i < 3; ++i)
+    three += "RANK=" + std::to_string(i) + " " + test::binary() + args + quote(tmp / "three") + " & p" + std::to_string(i) + "=$!; ";
+  three += "wait $p0 && wait $p1 && wait $p2; }";
+  r = test::run_command(three);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const auto& e : fs::directory_iterator(in)) {
+    const std::string c = e.path().filename().string();
+    EXPECT_EQ(read_file(tmp / "one" / (c + ".nii.gz")), read_file(tmp / "three" / (c + ".nii.gz"))) << c;
+  }
+  const json one = json::parse(read_file(tmp / "one" / "summary.json"));
+  const json merged = json::parse(read_file(tmp / "three" / "summary.json"));
+  EXPECT_EQ(merged["shards"], 3);
+  EXPECT_EQ(merged["done"], 5);
+  ASSERT_EQ(merged["studies"].size(), one["studies"].size());
+  for (size_t i = 0; i < one["studies"].size(); ++i)
+    for (const char* k : {"case", "status", "lesions", "mtv_ml", "mask"})
+      EXPECT_EQ(merged["studies"][i][k], one["studies"][i][k]) << i << " " << k;
+  for (int i = 0; i < 3; ++i) {  // each shard's own summary: its studies, round robin
+    const json s = json::parse(read_file(tmp / "three" / ("summary-" + std::to_string(i) + "-of-3.json")));
+    for (const json& row : s["studies"]) {
+      const std::string c = row["case"];
+      EXPECT_EQ((std::stoi(c.substr(c.size() - 4)) - 1) % 3, i) << c;
+    }
+  }
+
+  // --shard by hand: only that shard's studies; a shard of another job is not merged with it.
+  r = run_fratmae(args + quote(tmp / "hand") + " --shard 1/2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "hand" / "HODGKIN_0002.nii.gz"));
+  EXPECT_FALSE(fs::exists(tmp / "hand" / "HODGKIN_0001.nii.gz"));
+  EXPECT_FALSE(fs::exists(tmp / "hand" / "summary.json"));  // shard 0 has not run
+  r = test::run_command("TORCHELASTIC_RUN_ID=other " + test::binary() + args + quote(tmp / "hand") + " --shard 0/2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "hand" / "summary.json")) << "merged with another job's shard";
+  r = run_fratmae(args + quote(tmp / "hand") + " --shard 0/2");  // the same job (none) as shard 1's
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json::parse(read_file(tmp / "hand" / "summary.json"))["studies"].size(), 5u);
+  r = run_fratmae(args + quote(tmp / "bad") + " --shard 2/2");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--shard"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "bad"));
+}
+
+// report.html in a real browser (Debian's chromium, headless, WebGL2 through SwiftShader, driven
+// by playwright-core: tests/web/check_report.mjs): it loads from file:// without errors or
+// requests, the viewer shows the study, one table row per lesion, a row click moves the viewer
+// there. --no-report writes none.
+TEST(PredictCli, ReportPageInChromium) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  const fs::path c = runs.cohort / "HODGKIN_0001";
+  auto r = run_fratmae("predict --floor suvmax41 --ct " + quote(c / "CTres.nii.gz") + " --pet " + quote(c / "SUV.nii.gz") +
+                       " --out " + quote(tmp / "p"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(tmp / "p" / "report.html"));
+  EXPECT_EQ(read_file(tmp / "p" / "report.html").find("No viewer in this page"), std::string::npos);
+  r = test::run_command("node " + quote(test::test_path("web_check")) + " " + quote(tmp / "p" / "report.html") + " " +
+                        quote(tmp / "p" / "lesions.json"));
+  if (r.exit_code == 77) GTEST_SKIP() << "no browser to test the page in (chromium or playwright-core missing): " << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("predict --floor suvmax41 --pet " + quote(c / "SUV.nii.gz") + " --no-report --out " + quote(tmp / "q"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "q" / "report.html"));
+  EXPECT_TRUE(fs::exists(tmp / "q" / "SEG.nii.gz"));
+}
+
 TEST(PredictCli, BadInputsAreRefusedWithoutOutput) {
   auto& runs = Runs::get();
   test::TempDir tmp;
