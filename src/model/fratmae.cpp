@@ -113,7 +113,12 @@ FratMaeOutput FratMaeImpl::forward(const torch::Tensor& ct, const torch::Tensor&
   }
   out.loss = out.mse;
   if (cfg.context_align()) {
-    out.align = align->forward(pet_cls, text_encoder->forward(text_ids));  // eq. 4
+    torch::Tensor text = text_encoder->forward(text_ids);
+    if (opt.gather_rows) {  // eq. 4 over every process' samples
+      pet_cls = opt.gather_rows(pet_cls);
+      text = opt.gather_rows(text);
+    }
+    out.align = align->forward(pet_cls, text);  // eq. 4
     out.loss = out.loss + cfg.align_weight * out.align;
   }
   return out;

@@ -13,6 +13,8 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 #include <optional>
 
 #include "model/config.h"
@@ -32,6 +34,10 @@ struct ForwardOptions {
   // batch of global_batch samples; draws are made for the global batch and sliced, so the
   // processes together do exactly what one process does with the whole batch. 0 = off.
   int64_t sample_offset = 0, global_batch = 0;
+  // InfoNCE over the global batch (eq. 4 sums over all N samples, not each process' rows):
+  // maps this process' (B, C) features to all processes' (N, C), its own rows differentiable
+  // (train::ProcessGroup::all_gather_rows). Empty: one process, the batch is the global batch.
+  std::function<torch::Tensor(const torch::Tensor&)> gather_rows;
 };
 
 struct FratMaeOutput {

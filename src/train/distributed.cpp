@@ -127,6 +127,20 @@ void ProcessGroup::broadcast_state(torch::nn::Module& module) {
   }
 }
 
+torch::Tensor ProcessGroup::all_gather_rows(const torch::Tensor& local) {
+  const int64_t W = env_.world;
+  const torch::Tensor mine = local.detach().contiguous().to(impl_->device);
+  std::vector<std::vector<torch::Tensor>> out(1);
+  for (int64_t r = 0; r < W; ++r) out[0].push_back(torch::empty_like(mine));
+  std::vector<torch::Tensor> in{mine};
+  impl_->pg->allgather(out, in)->wait();
+  std::vector<torch::Tensor> rows;
+  for (int64_t r = 0; r < W; ++r)
+    rows.push_back(r == env_.rank ? local * static_cast<double>(W) - local.detach() * static_cast<double>(W - 1)
+                                  : out[0][static_cast<size_t>(r)].to(local.device()));
+  return torch::cat(rows, 0);
+}
+
 std::vector<double> ProcessGroup::mean(const std::vector<double>& values) {
   std::vector<torch::Tensor> t{torch::tensor(values, torch::kDouble).to(impl_->device)};
   impl_->pg->allreduce(t)->wait();

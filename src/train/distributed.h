@@ -38,6 +38,14 @@ class ProcessGroup {
   void average_gradients(torch::nn::Module& module, double bucket_mb = 25.0);
   /// Every parameter and buffer set to rank 0's values.
   void broadcast_state(torch::nn::Module& module);
+  /// Every rank's rows of `local` (B, ...), concatenated in rank order (W B, ...): the same
+  /// global batch on every rank, for a loss over all samples (InfoNCE, eq. 4). The other ranks'
+  /// rows are constants; this rank's are `local` itself, their gradient multiplied by the world
+  /// size, so that after average_gradients() every parameter's gradient is the one process'
+  /// gradient of the same loss over the whole batch (parameters that see all rows, such as the
+  /// temperature, get that gradient on every rank already and are left unscaled). Same B on
+  /// every rank.
+  torch::Tensor all_gather_rows(const torch::Tensor& local);
   /// Mean over ranks of a few numbers (for logging).
   std::vector<double> mean(const std::vector<double>& values);
   void barrier();

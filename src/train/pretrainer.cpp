@@ -196,6 +196,7 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
       fo.gen = at::make_generator<at::CPUGeneratorImpl>(data::mix_seed(cfg.seed, static_cast<uint64_t>(micro)));
       fo.sample_offset = denv.rank * local_micro;
       fo.global_batch = local_micro * denv.world;
+      if (pg) fo.gather_rows = [&pg](const torch::Tensor& t) { return pg->all_gather_rows(t); };
       model::FratMaeOutput out;
       {
         compat::CudaAutocast ac(autocast);
