@@ -8,7 +8,7 @@
 #
 # Groups: seg (width, lr, crops), overlap, stage, probe, petclip (PET clipped at SUV 50, not 20),
 # misses (which lesions the best setting misses), stage2 (CLS pooling, 400 staging cases),
-# capacity (encoder patch 4, or 4 layers of 128).
+# capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -144,6 +144,15 @@ group_capacity() {
   misses w8_lr5_lp33_p4
   SEG_PRESET=tiny:depth=4,dim=128 seg w8_lr5_lp33_d4w128 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   misses w8_lr5_lp33_d4w128
+}
+
+# Does the ViT path carry anything? Encoders frozen at their random initialisation (only the
+# UNETR decoder learns), and a lower learning rate (5e-3 may be too high for the transformer).
+group_vit() {
+  seg w8_lr5_lp33_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --freeze-encoders
+  misses w8_lr5_lp33_frozen
+  seg w8_lr1_lp33 --feature-size 8 --lr 1e-3 --lesion-prob 0.33
+  misses w8_lr1_lp33
 }
 
 # Staging: the CLS token instead of the mean of the tokens, and twice the cases (400, seed 9004).
