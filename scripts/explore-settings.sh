@@ -8,7 +8,8 @@
 #
 # Groups: seg (width, lr, crops), overlap, stage, probe, petclip (PET clipped at SUV 50, not 20),
 # misses (which lesions the best setting misses), stage2 (CLS pooling, 400 staging cases),
-# capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3).
+# capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3),
+# noskip (no full-resolution convolutions on the raw input: only the encoders' path).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -153,6 +154,14 @@ group_vit() {
   misses w8_lr5_lp33_frozen
   seg w8_lr1_lp33 --feature-size 8 --lr 1e-3 --lesion-prob 0.33
   misses w8_lr1_lp33
+}
+
+# The decoder without its full-resolution convolutions on the raw PET/CT (--input-skip false):
+# can the encoders' path segment when it cannot be bypassed?
+group_noskip() {
+  seg w8_lr5_lp33_noskip --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false
+  misses w8_lr5_lp33_noskip
+  seg w8_lr5_lp33_noskip_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false --freeze-encoders
 }
 
 # Staging: the CLS token instead of the mean of the tokens, and twice the cases (400, seed 9004).

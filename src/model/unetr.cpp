@@ -83,12 +83,13 @@ torch::Tensor UpProjectImpl::forward(torch::Tensor x) {
   return x;
 }
 
-UpBlockImpl::UpBlockImpl(int64_t in, int64_t out) {
+UpBlockImpl::UpBlockImpl(int64_t in, int64_t out, bool without_skip) {
   up = register_module("up", up2(in, out));
-  block = register_module("block", ConvBlock(2 * out, out));
+  block = register_module("block", ConvBlock(without_skip ? out : 2 * out, out));
 }
 
 torch::Tensor UpBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
+  if (!skip.defined()) return block->forward(up2_apply(x, up->weight));
   return block->forward(torch::cat({up2_apply(x, up->weight), skip}, 1));
 }
 
@@ -116,7 +117,8 @@ std::vector<torch::Tensor> used(const std::string& m, const torch::Tensor& pet, 
 }
 }  // namespace
 
-SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes, std::string m)
+SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes, std::string m,
+                                         bool input_skip)
     : cfg(c), modalities(std::move(m)) {
   cfg.validate();
   check_modalities(modalities);
@@ -127,11 +129,12 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_s
   if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   const int64_t C2 = modality_count(modalities) * cfg.encoder.dim;
   auto ch = [&](int64_t l) { return feature_size << l; };
-  input_block = register_module("input_block", ConvBlock(modality_count(modalities), ch(0)));
+  if (input_skip) input_block = register_module("input_block", ConvBlock(modality_count(modalities), ch(0)));
   skip_projections = register_module("skip_projections", nn::ModuleList());
   for (int64_t l = levels - 1; l >= 1; --l) skip_projections->push_back(UpProject(C2, ch(l), levels - l));
   up_blocks = register_module("up_blocks", nn::ModuleList());
-  for (int64_t l = levels - 1; l >= 0; --l) up_blocks->push_back(UpBlock(l == levels - 1 ? C2 : ch(l + 1), ch(l)));
+  for (int64_t l = levels - 1; l >= 0; --l)
+    up_blocks->push_back(UpBlock(l == levels - 1 ? C2 : ch(l + 1), ch(l), /*without_skip=*/l == 0 && !input_skip));
   head = register_module("head", nn::Conv3d(nn::Conv3dOptions(ch(0), classes, 1)));
   // Lesions are rare: start with foreground probability ~1% everywhere (RetinaNet's prior
   // initialisation) rather than 50%, so training does not spend its first hundreds of steps
@@ -158,7 +161,9 @@ torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch:
   for (int64_t l = levels - 1; l >= 0; --l) {
     const size_t up_index = static_cast<size_t>(levels - 1 - l);
     torch::Tensor skip;
-    if (l == 0) {
+    if (l == 0 && !input_block) {
+      // no input skip: the full-resolution level sees only what came up from the encoders
+    } else if (l == 0) {
       std::vector<torch::Tensor> in = used(modalities, pet, ct);  // [CT, PET] with both
       if (in.size() == 2) std::swap(in[0], in[1]);
       skip = input_block->forward(torch::cat(in, 1));

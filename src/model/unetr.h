@@ -42,9 +42,10 @@ struct UpProjectImpl : torch::nn::Module {
 };
 TORCH_MODULE(UpProject);
 
-/// Up one level and merge a skip: transposed conv, concatenate, conv block.
+/// Up one level and merge a skip: transposed conv, concatenate, conv block (without_skip: no
+/// skip to merge, the conv block on the up-sampled features alone).
 struct UpBlockImpl : torch::nn::Module {
-  UpBlockImpl(int64_t in, int64_t out);
+  UpBlockImpl(int64_t in, int64_t out, bool without_skip = false);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip);
   torch::nn::ConvTranspose3d up{nullptr};
   ConvBlock block{nullptr};
@@ -60,8 +61,11 @@ void check_modalities(const std::string& modalities);
 
 struct SegmentationNetImpl : torch::nn::Module {
   /// cfg.input is the window (crop) shape; cfg.patch must be 2, 4, 8 or 16.
+  /// input_skip = false: no full-resolution convolutions on the raw PET/CT (UNETR's first
+  /// skip); every voxel's decision then comes through the encoders (a diagnostic: does the
+  /// encoders' path segment when it cannot be bypassed?).
   SegmentationNetImpl(const ModelConfig& cfg, int64_t feature_size = 16, int64_t classes = 2,
-                      std::string modalities = "petct");
+                      std::string modalities = "petct", bool input_skip = true);
   /// ct, pet: (B, 1, H, W, D) normalised -> logits (B, classes, H, W, D). The modality the
   /// network does not use may be an undefined tensor.
   torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
@@ -72,7 +76,7 @@ struct SegmentationNetImpl : torch::nn::Module {
   std::string modalities;
   int64_t levels;  // n = log2(patch)
   ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};  // null when not used
-  ConvBlock input_block{nullptr};
+  ConvBlock input_block{nullptr};  // null without the input skip
   torch::nn::ModuleList skip_projections{nullptr};  // levels n-1 .. 1
   torch::nn::ModuleList up_blocks{nullptr};         // levels n-1 .. 0
   torch::nn::Conv3d head{nullptr};

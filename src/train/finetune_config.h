@@ -36,6 +36,7 @@ struct FinetuneConfig {
   double clip_grad = 1.0;
   bool freeze_encoders = false;   // train only the task head
   int64_t feature_size = 16;      // UNETR decoder width at full resolution
+  bool input_skip = true;         // UNETR's full-resolution convolutions on the raw PET/CT (false: a diagnostic)
   int64_t hidden = 256;           // staging MLP width
   std::string pool = "mean";      // staging: tokens pooled by mean | max | mean-max (model/unetr.h)
   std::string modalities = "petct";  // the encoders the head reads: petct | pet | ct (model/unetr.h)

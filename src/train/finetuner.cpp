@@ -37,11 +37,11 @@ using nlohmann::json;
 namespace fratmae::train {
 
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
-                                int64_t hidden, const std::string& pool, const std::string& modalities) {
+                                int64_t hidden, const std::string& pool, const std::string& modalities, bool input_skip) {
   DownstreamModel d;
   d.task = task;
   d.modalities = modalities;
-  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities);
+  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities, input_skip);
   else if (task == "stage") d.stage = model::StagingNet(mc, hidden, 2, 0.1, pool, modalities);
   else throw Error("unknown task '" + task + "' (seg, stage)");
   return d;
@@ -95,7 +95,8 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   const model::ModelConfig mc = model::ModelConfig::from_json(cfg["model"]);
   DownstreamModel d = make_downstream(cfg["task"], mc, cfg["head"].value("feature_size", int64_t{16}),
                                       cfg["head"].value("hidden", int64_t{256}), cfg["head"].value("pool", std::string("mean")),
-                                      cfg["head"].value("modalities", std::string("petct")));
+                                      cfg["head"].value("modalities", std::string("petct")),
+                                      cfg["head"].value("input_skip", true));
   d.run_config = cfg;
   d.source = checkpoint_record(*ck);
   SafetensorsFile w;
@@ -159,7 +160,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
                 "); re-run `fratmae preprocess` with --size multiples of " + std::to_string(mc.patch));
   }
   const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2},
-                               {"modalities", cfg.modalities}}
+                               {"modalities", cfg.modalities}, {"input_skip", cfg.input_skip}}
                         : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"pool", cfg.pool}, {"classes", 2},
                                {"modalities", cfg.modalities}};
 
@@ -205,7 +206,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
 
   const torch::Device device(cfg.device);
   torch::manual_seed(cfg.seed);
-  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool, cfg.modalities);
+  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool, cfg.modalities, cfg.input_skip);
   torch::nn::Module& net = dm.module();
   if (pre) load_pretrained_encoders(net, *pre);
   if (cfg.freeze_encoders)

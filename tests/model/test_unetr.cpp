@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "model/fratmae.h"
 #include "model/unetr.h"
 #include "model_test_util.h"
 
@@ -65,6 +66,23 @@ TEST(Unetr, GradientsReachEncodersAndHead) {
     ASSERT_TRUE(g.defined()) << name;
     EXPECT_GT(g.abs().sum().item<double>(), 0) << name;
   }
+}
+
+// Without the input skip every voxel's logit comes through the encoders: no full-resolution
+// convolutions on the raw input; still the window's shape out, and every parameter learns.
+TEST(Unetr, WithoutTheInputSkipEverythingGoesThroughTheEncoders) {
+  torch::manual_seed(6);
+  SegmentationNet net(tiny(), 4, 2, "petct", /*input_skip=*/false);
+  EXPECT_FALSE(net->input_block);
+  for (const auto& p : net->named_parameters()) EXPECT_EQ(p.key().rfind("input_block.", 0), std::string::npos) << p.key();
+  const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
+  const auto y = net->forward(ct, pet);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 2, 16, 32, 48}));
+  y.square().sum().backward();
+  for (const auto& p : net->named_parameters()) EXPECT_TRUE(p.value().grad().defined()) << p.key();
+  // Fewer parameters than with the skip by exactly the input block (and the wider last block).
+  SegmentationNet with(tiny(), 4);
+  EXPECT_GT(count_parameters(*with), count_parameters(*net));
 }
 
 TEST(Unetr, GradientCheckOfTheDecoderBlocks) {
