@@ -26,6 +26,6 @@ demo: done. Look at
   $out/pictures/pretrain_loss.svg             pre-training loss of the four variants
   $out/pictures/finetune_curves_*.svg         validation Dice / accuracy during fine-tuning
   $out/finetune/<task>/<setting>/seed0/       every fine-tuning run (loss.svg, test/metrics.json, cases.csv)
-  $out/STS_002_prediction/                    a real PET/CT study: SEG.nii.gz, lesions.json, mip.png
+  $out/STS_002_prediction/                    a real PET/CT study: SEG.nii.gz, lesions.json, mip.png, report.html
   $out/STS_002_floor/                         the same study, 41% of SUVmax per hot region
 TXT

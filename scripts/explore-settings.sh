@@ -162,6 +162,8 @@ group_noskip() {
   seg w8_lr5_lp33_noskip --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false
   misses w8_lr5_lp33_noskip
   seg w8_lr5_lp33_noskip_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false --freeze-encoders
+  seg w8_lr1_lp33_noskip --feature-size 8 --lr 1e-3 --lesion-prob 0.33 --input-skip false
+  seg w8_lr5_lp80_noskip --feature-size 8 --lr 5e-3 --lesion-prob 0.8 --input-skip false
 }
 
 # Staging: the CLS token instead of the mean of the tokens, and twice the cases (400, seed 9004).

@@ -59,7 +59,6 @@ at::Tensor ct_noise(const at::Tensor& ct, const at::Tensor& labels, const Grid& 
 std::pair<at::Tensor, at::Tensor> render_lesions(std::vector<Lesion>& lesions, const Painter& p,
                                                  const at::Tensor& labels, at::Tensor& activity,
                                                  at::Tensor& ct, at::Generator& gen) {
-  const Grid& g = p.grid();
   at::Tensor instances = at::zeros_like(labels);
   for (size_t i = 0; i < lesions.size() && i < 255; ++i) {
     Lesion& l = lesions[i];
