@@ -9,7 +9,8 @@
 # Groups: seg (width, lr, crops), overlap, stage, probe, petclip (PET clipped at SUV 50, not 20),
 # misses (which lesions the best setting misses), stage2 (CLS pooling, 400 staging cases),
 # capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3),
-# noskip (no full-resolution convolutions on the raw input: only the encoders' path).
+# noskip (no full-resolution convolutions on the raw input: only the encoders' path),
+# elr (the encoders at a fifth or a tenth of the decoder's learning rate).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -164,6 +165,14 @@ group_noskip() {
   seg w8_lr5_lp33_noskip_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false --freeze-encoders
   seg w8_lr1_lp33_noskip --feature-size 8 --lr 1e-3 --lesion-prob 0.33 --input-skip false
   seg w8_lr5_lp80_noskip --feature-size 8 --lr 5e-3 --lesion-prob 0.8 --input-skip false
+}
+
+# The encoders at a fifth (a tenth) of the decoder's learning rate (--encoder-lr-scale).
+group_elr() {
+  seg w8_lr5_lp33_elr02 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --encoder-lr-scale 0.2
+  misses w8_lr5_lp33_elr02
+  seg w8_lr5_lp33_elr01 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --encoder-lr-scale 0.1
+  seg w8_lr5_lp33_noskip_elr02 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false --encoder-lr-scale 0.2
 }
 
 # Staging: the CLS token instead of the mean of the tokens, and twice the cases (400, seed 9004).

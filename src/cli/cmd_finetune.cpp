@@ -48,6 +48,8 @@ void add_finetune(CLI::App& app) {
   add_training_options(sub, c, "peak learning rate (0: 1e-4 for seg, 5e-5 for stage)");
   sub->add_flag("--freeze-encoders", c.freeze_encoders, "train only the task head");
   sub->add_option("--feature-size", c.feature_size, "UNETR decoder channels at full resolution")->capture_default_str();
+  sub->add_option("--encoder-lr-scale", c.encoder_lr_scale,
+                  "the encoders' learning rate as a multiple of --lr (the head's)")->capture_default_str();
   sub->add_option("--input-skip", c.input_skip,
                   "UNETR's full-resolution convolutions on the raw PET/CT (true/false; false: every voxel through the "
                   "encoders, a diagnostic)")

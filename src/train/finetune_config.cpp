@@ -27,6 +27,7 @@ void FinetuneConfig::validate() const {
   if (warmup_fraction < 0 || warmup_fraction >= 1) throw Error("finetune: --warmup must be in [0, 1)");
   if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
   if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
+  if (!(encoder_lr_scale > 0)) throw Error("finetune: --encoder-lr-scale must be positive");
   if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls")
     throw Error("finetune: --pool must be mean, max, mean-max or cls");
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
@@ -45,7 +46,7 @@ nlohmann::json FinetuneConfig::to_json() const {
           {"val_fraction", val_fraction}, {"val_every", val_every},
           {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},
           {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
-          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip},
+          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip}, {"encoder_lr_scale", encoder_lr_scale},
           {"hidden", hidden}, {"pool", pool}, {"modalities", modalities}, {"lesion_prob", lesion_prob}, {"lesion_centred", lesion_centred}, {"seed", seed}, {"log_every", log_every},
           {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
           {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},

@@ -30,6 +30,7 @@ struct FinetuneConfig {
   bool run_length_given = true;   // false: a resume keeps the run's own steps/epochs (not in to_json)
   int64_t batch = 2;
   double lr = 0;                  // 0 = the task's default (paper: 1e-4 seg, 5e-5 staging)
+  double encoder_lr_scale = 1.0;  // the encoders' learning rate = lr x this (the head's: lr)
   double min_lr = 0;
   double warmup_fraction = 0.05;
   double weight_decay = 0.05;

@@ -213,7 +213,12 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
     for (auto& p : net.named_parameters())
       if (p.key().rfind("pet_encoder.", 0) == 0 || p.key().rfind("ct_encoder.", 0) == 0) p.value().set_requires_grad(false);
   net.to(device);
-  FusedAdamW opt(decay_groups(net, cfg.weight_decay), torch::optim::AdamWOptions(cfg.task_lr()));
+  // The encoders' own learning-rate factor only when asked (groups and checkpoints unchanged otherwise).
+  std::vector<double> lr_scales;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (cfg.encoder_lr_scale != 1.0) std::tie(groups, lr_scales) = encoder_scaled_groups(net, cfg.weight_decay, cfg.encoder_lr_scale);
+  else groups = decay_groups(net, cfg.weight_decay);
+  FusedAdamW opt(std::move(groups), torch::optim::AdamWOptions(cfg.task_lr()));
 
   data::BatchLoader loader(cache, train, lc);
   const int64_t bpe = loader.batches_per_epoch();
@@ -306,7 +311,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   net.train();
   for (; step < total; ++step) {
     const double lr = cosine_lr(step, total, warmup, cfg.task_lr(), cfg.min_lr);
-    set_lr(opt, lr);
+    if (lr_scales.empty()) set_lr(opt, lr);
+    else set_lr(opt, lr, lr_scales);
     for (auto& p : net.parameters()) p.mutable_grad() = at::Tensor();
     const data::Batch batch = feed.get(step).to(device, true);
     torch::Tensor loss, a, b;

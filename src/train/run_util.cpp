@@ -27,6 +27,32 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
 
+std::pair<std::vector<torch::optim::OptimizerParamGroup>, std::vector<double>> encoder_scaled_groups(
+    torch::nn::Module& m, double wd, double encoder_scale) {
+  std::vector<at::Tensor> v[4];  // encoder decay, encoder no decay, other decay, other no decay
+  for (const auto& p : m.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
+                        p.key().find("positional_embedding") == std::string::npos;
+    const bool encoder = p.key().rfind("pet_encoder.", 0) == 0 || p.key().rfind("ct_encoder.", 0) == 0;
+    v[(encoder ? 0 : 2) + (matrix ? 0 : 1)].push_back(p.value());
+  }
+  std::pair<std::vector<torch::optim::OptimizerParamGroup>, std::vector<double>> out;
+  for (int i = 0; i < 4; ++i) {
+    if (v[i].empty()) continue;
+    out.first.emplace_back(v[i], std::make_unique<torch::optim::AdamWOptions>(
+                                     torch::optim::AdamWOptions().weight_decay(i % 2 == 0 ? wd : 0.0)));
+    out.second.push_back(i < 2 ? encoder_scale : 1.0);
+  }
+  return out;
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr, const std::vector<double>& scales) {
+  auto& groups = opt.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i)
+    static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(lr * (i < scales.size() ? scales[i] : 1.0));
+}
+
 std::pair<double, double> loss_ends(const std::vector<json>& metrics) {
   std::vector<double> loss;
   for (const json& m : metrics)

@@ -23,6 +23,15 @@ std::vector<torch::optim::OptimizerParamGroup> decay_groups(torch::nn::Module& m
 /// Set the learning rate of every group of an AdamW optimizer.
 void set_lr(torch::optim::Optimizer& opt, double lr);
 
+/// decay_groups() with the encoders' parameters (names starting "pet_encoder." or
+/// "ct_encoder.") in groups of their own, and each group's learning-rate factor: `encoder_scale`
+/// for those, 1 for the rest (fine-tuning the encoders slower than a new head).
+std::pair<std::vector<torch::optim::OptimizerParamGroup>, std::vector<double>> encoder_scaled_groups(
+    torch::nn::Module& m, double weight_decay, double encoder_scale);
+
+/// Set group i's learning rate to lr * scales[i].
+void set_lr(torch::optim::Optimizer& opt, double lr, const std::vector<double>& scales);
+
 /// The lines of RUN/metrics.jsonl with step <= before_step (a torn last line is dropped).
 std::vector<nlohmann::json> read_metrics(const std::filesystem::path& file, int64_t before_step);
 

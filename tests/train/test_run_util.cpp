@@ -87,3 +87,29 @@ TEST(LossEnds, MeansOverTheFirstAndLastTenth) {
   EXPECT_DOUBLE_EQ(b, 2.0);
   EXPECT_EQ(train::loss_ends({}), std::make_pair(0.0, 0.0));
 }
+
+// The encoders get their own groups and learning-rate factor; weight decay stays on matrices only.
+TEST(EncoderScaledGroups, EncodersLearnAtTheirOwnRate) {
+  struct Net : torch::nn::Module {
+    Net() {
+      register_module("pet_encoder", torch::nn::Linear(3, 4));
+      register_module("head", torch::nn::Linear(4, 2));
+    }
+  } net;
+  auto [groups, scales] = train::encoder_scaled_groups(net, 0.05, 0.1);
+  ASSERT_EQ(groups.size(), 4u);  // encoder weight, encoder bias, head weight, head bias
+  EXPECT_EQ(scales, (std::vector<double>{0.1, 0.1, 1.0, 1.0}));
+  torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(1e-3));
+  train::set_lr(opt, 2e-3, scales);
+  const auto lr = [&](size_t i) { return static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[i].options()).lr(); };
+  const auto wd = [&](size_t i) {
+    return static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[i].options()).weight_decay();
+  };
+  EXPECT_DOUBLE_EQ(lr(0), 2e-4);
+  EXPECT_DOUBLE_EQ(lr(1), 2e-4);
+  EXPECT_DOUBLE_EQ(lr(2), 2e-3);
+  EXPECT_DOUBLE_EQ(wd(0), 0.05);
+  EXPECT_DOUBLE_EQ(wd(1), 0.0);
+  EXPECT_EQ(opt.param_groups()[0].params()[0].sizes(), (std::vector<int64_t>{4, 3}));  // the encoder's weight
+  EXPECT_EQ(opt.param_groups()[2].params()[0].sizes(), (std::vector<int64_t>{2, 4}));  // the head's
+}
