@@ -128,7 +128,7 @@ void write_report(StagedOutputs& out, const fs::path& mip, const ConvertedStudy&
     std::vector<ReportVolume> v;
     if (study.ct_res) v.push_back({"CT.nii.gz", nifti_bytes(on(*study.ct_res, Interpolation::kLinear, -1024.0)), "gray", -160, 240, 1.0});
     v.push_back({"SUV.nii.gz", nifti_bytes(on(study.suv, Interpolation::kLinear, 0.0)), "hot", 0, 10, study.ct_res ? 0.6 : 1.0});
-    v.push_back({"SEG.nii.gz", nifti_bytes(on(mask, Interpolation::kNearest, 0.0)), "green", 0.5, 1, 0.5});
+    v.push_back({"SEG.nii.gz", nifti_bytes(on(mask, Interpolation::kNearest, 0.0)), "green", 0.5, 1, 0.5, /*mask=*/true});
     return v;
   };
   r.volumes = volumes(false);

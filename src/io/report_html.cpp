@@ -202,7 +202,7 @@ std::string study_report_html(const StudyReport& r, const std::string& viewer_js
   json vols = json::array();
   for (const ReportVolume& v : r.volumes)
     vols.push_back({{"name", v.name}, {"base64", base64(v.nifti)}, {"colormap", v.colormap}, {"cal_min", v.cal_min},
-                    {"cal_max", v.cal_max}, {"opacity", v.opacity}, {"role", v.colormap == "green" ? "mask" : "image"}});
+                    {"cal_max", v.cal_max}, {"opacity", v.opacity}, {"role", v.mask ? "mask" : "image"}});
   h += "<script id=\"fratmae-volumes\" type=\"application/json\">" + script_safe(vols.dump()) + "</script>\n";
   if (!viewer_js.empty()) h += "<script>\n" + script_safe(viewer_js) + "\n</script>\n";
   h += "<script>" + std::string(kScript) + "</script>\n";

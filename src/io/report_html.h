@@ -23,6 +23,7 @@ struct ReportVolume {
   std::string nifti;     // the file's bytes (.nii or .nii.gz)
   std::string colormap;  // a NiiVue colormap: gray, hot, green, ...
   double cal_min = 0, cal_max = 1, opacity = 1;
+  bool mask = false;     // the lesion mask (the page's mask toggle hides it)
 };
 
 struct StudyReport {

@@ -9,13 +9,18 @@ using nlohmann::json;
 
 namespace fratmae::train {
 
+namespace {
+// Weight decay on weight matrices only (not biases, norms, tokens or position embeddings).
+bool decayed(const std::string& name, const at::Tensor& p) {
+  return p.dim() >= 2 && name.find("token") == std::string::npos && name.find("positional_embedding") == std::string::npos;
+}
+}  // namespace
+
 std::vector<torch::optim::OptimizerParamGroup> decay_groups(torch::nn::Module& m, double wd) {
   std::vector<at::Tensor> decay, no_decay;
   for (const auto& p : m.named_parameters()) {
     if (!p.value().requires_grad()) continue;
-    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
-                        p.key().find("positional_embedding") == std::string::npos;
-    (matrix ? decay : no_decay).push_back(p.value());
+    (decayed(p.key(), p.value()) ? decay : no_decay).push_back(p.value());
   }
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions().weight_decay(wd)));
@@ -32,10 +37,8 @@ std::pair<std::vector<torch::optim::OptimizerParamGroup>, std::vector<double>> e
   std::vector<at::Tensor> v[4];  // encoder decay, encoder no decay, other decay, other no decay
   for (const auto& p : m.named_parameters()) {
     if (!p.value().requires_grad()) continue;
-    const bool matrix = p.value().dim() >= 2 && p.key().find("token") == std::string::npos &&
-                        p.key().find("positional_embedding") == std::string::npos;
     const bool encoder = p.key().rfind("pet_encoder.", 0) == 0 || p.key().rfind("ct_encoder.", 0) == 0;
-    v[(encoder ? 0 : 2) + (matrix ? 0 : 1)].push_back(p.value());
+    v[(encoder ? 0 : 2) + (decayed(p.key(), p.value()) ? 0 : 1)].push_back(p.value());
   }
   std::pair<std::vector<torch::optim::OptimizerParamGroup>, std::vector<double>> out;
   for (int i = 0; i < 4; ++i) {

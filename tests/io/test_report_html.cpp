@@ -32,7 +32,7 @@ TEST(ReportHtml, PageHoldsTheTableTheVolumesAndAnEscapedViewer) {
   r.title = "fratmae predict: <case & co>";
   r.facts["made by"] = "floor \"suvmax41\"";
   r.volumes.push_back({"SUV.nii.gz", std::string("\x1f\x8b\x08", 3), "hot", 0, 10, 1});
-  r.volumes.push_back({"SEG.nii.gz", "x", "green", 0.5, 1, 0.5});
+  r.volumes.push_back({"SEG.nii.gz", "x", "green", 0.5, 1, 0.5, /*mask=*/true});
   json lesions = json::array();
   for (int i = 1; i <= 3; ++i)
     lesions.push_back({{"lesion", i}, {"volume_ml", 1.5 * i}, {"suv_max", 8.0}, {"suv_mean", 5.0}, {"suv_peak", 6.0},
@@ -52,6 +52,7 @@ TEST(ReportHtml, PageHoldsTheTableTheVolumesAndAnEscapedViewer) {
   EXPECT_NE(page.find("var s = '<\\/script><b>'; var t = '<\\/SCRIPT>';"), std::string::npos);
   EXPECT_EQ(count(page, "</script>"), 3u);  // volumes, viewer, wiring: exactly their own ends
   EXPECT_EQ(page.find("No viewer in this page"), std::string::npos);
+  EXPECT_EQ(count(page, "\"role\":\"mask\""), 1u);  // the mask toggle's volume
   // Without the bundle the page is still written, and says why there is no viewer.
   const std::string bare = io::study_report_html(r, "");
   EXPECT_NE(bare.find("No viewer in this page"), std::string::npos);
