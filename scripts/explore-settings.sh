@@ -10,7 +10,8 @@
 # misses (which lesions the best setting misses), stage2 (CLS pooling, 400 staging cases),
 # capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3),
 # noskip (no full-resolution convolutions on the raw input: only the encoders' path),
-# elr (the encoders at a fifth or a tenth of the decoder's learning rate).
+# elr (the encoders at a fifth or a tenth of the decoder's learning rate), ds (deep supervision;
+# the encoders' path alone with patch 4).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -173,6 +174,14 @@ group_elr() {
   misses w8_lr5_lp33_elr02
   seg w8_lr5_lp33_elr01 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --encoder-lr-scale 0.1
   seg w8_lr5_lp33_noskip_elr02 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false --encoder-lr-scale 0.2
+}
+
+# Deep supervision (aux heads on the decoder's coarse levels, majority-pooled truth): with and
+# without the input skip; and the encoders' path alone with patch 4 (finer tokens).
+group_ds() {
+  seg w8_lr5_lp33_ds --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --deep-supervision true
+  seg w8_lr5_lp33_ds_noskip --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --deep-supervision true --input-skip false
+  SEG_PRESET=tiny:patch=4 seg w8_lr5_lp33_p4_noskip --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input-skip false
 }
 
 # Staging: the CLS token instead of the mean of the tokens, and twice the cases (400, seed 9004).

@@ -54,6 +54,10 @@ void add_finetune(CLI::App& app) {
                   "UNETR's full-resolution convolutions on the raw PET/CT (true/false; false: every voxel through the "
                   "encoders, a diagnostic)")
       ->capture_default_str();
+  sub->add_option("--deep-supervision", c.deep_supervision,
+                  "seg: also train logits heads on the decoder's coarse levels against the pooled truth (nnU-Net's deep "
+                  "supervision; true/false)")
+      ->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
   sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, or the CLS token (cls)")
       ->check(CLI::IsMember({"mean", "max", "mean-max", "cls"}))

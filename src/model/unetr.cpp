@@ -118,7 +118,7 @@ std::vector<torch::Tensor> used(const std::string& m, const torch::Tensor& pet, 
 }  // namespace
 
 SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes, std::string m,
-                                         bool input_skip)
+                                         bool input_skip, bool deep_supervision)
     : cfg(c), modalities(std::move(m)) {
   cfg.validate();
   check_modalities(modalities);
@@ -135,16 +135,33 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_s
   up_blocks = register_module("up_blocks", nn::ModuleList());
   for (int64_t l = levels - 1; l >= 0; --l)
     up_blocks->push_back(UpBlock(l == levels - 1 ? C2 : ch(l + 1), ch(l), /*without_skip=*/l == 0 && !input_skip));
-  head = register_module("head", nn::Conv3d(nn::Conv3dOptions(ch(0), classes, 1)));
   // Lesions are rare: start with foreground probability ~1% everywhere (RetinaNet's prior
   // initialisation) rather than 50%, so training does not spend its first hundreds of steps
   // learning that most voxels are background before the Dice term can work.
-  torch::NoGradGuard ng;
-  head->bias.zero_();
-  head->bias.narrow(0, 1, classes - 1).fill_(std::log(kForegroundPrior / (1.0 - kForegroundPrior)));
+  auto logits_head = [&](int64_t in) {
+    nn::Conv3d h(nn::Conv3dOptions(in, classes, 1));
+    torch::NoGradGuard ng;
+    h->bias.zero_();
+    h->bias.narrow(0, 1, classes - 1).fill_(std::log(kForegroundPrior / (1.0 - kForegroundPrior)));
+    return h;
+  };
+  head = register_module("head", logits_head(ch(0)));
+  if (deep_supervision) {
+    aux_heads = register_module("aux_heads", nn::ModuleList());
+    for (int64_t l = 1; l < levels; ++l) aux_heads->push_back(logits_head(ch(l)));
+  }
 }
 
 torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch::Tensor& pet) {
+  return decode(ct, pet, false)[0];
+}
+
+std::vector<torch::Tensor> SegmentationNetImpl::forward_levels(const torch::Tensor& ct, const torch::Tensor& pet) {
+  return decode(ct, pet, true);
+}
+
+std::vector<torch::Tensor> SegmentationNetImpl::decode(const torch::Tensor& ct, const torch::Tensor& pet,
+                                                       bool all_levels) {
   const auto g = cfg.grid();
   std::vector<EncoderOutput> enc;  // [PET | CT], the used ones
   if (pet_encoder) enc.push_back(pet_encoder->forward(pet));
@@ -158,6 +175,7 @@ torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch:
   std::vector<torch::Tensor> latent;
   for (const EncoderOutput& e : enc) latent.push_back(e.latent);
   torch::Tensor x = tokens_to_grid(torch::cat(latent, 2), g);  // bottleneck
+  std::vector<torch::Tensor> aux;  // aux logits, coarsest first
   for (int64_t l = levels - 1; l >= 0; --l) {
     const size_t up_index = static_cast<size_t>(levels - 1 - l);
     torch::Tensor skip;
@@ -172,8 +190,11 @@ torch::Tensor SegmentationNetImpl::forward(const torch::Tensor& ct, const torch:
       skip = skip_projections[up_index]->as<UpProject>()->forward(features(layers[static_cast<size_t>(3 - j)]));
     }
     x = up_blocks[up_index]->as<UpBlock>()->forward(x, skip);
+    if (all_levels && aux_heads && l >= 1) aux.push_back(aux_heads[static_cast<size_t>(l - 1)]->as<nn::Conv3d>()->forward(x));
   }
-  return head->forward(x);
+  std::vector<torch::Tensor> out{head->forward(x)};
+  out.insert(out.end(), aux.rbegin(), aux.rend());  // levels 1, 2, ...
+  return out;
 }
 
 torch::Tensor SegmentationNetImpl::foreground_probability(const torch::Tensor& ct, const torch::Tensor& pet) {

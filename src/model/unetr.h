@@ -11,6 +11,12 @@
 //   up l        transposed convolution from level l + 1, concatenated with skip l, conv block
 //   head        1x1x1 convolution to `classes` logits at level 0; its bias starts at the
 //               foreground prior (p = 0.01 per foreground class: lesions are rare)
+//   aux heads   with deep supervision (nnU-Net's): a 1x1x1 convolution to logits on the output
+//               of the up block of every level 1..n-1, trained against the truth pooled to that
+//               level (train/seg_loss.h); inference uses the level-0 head alone. They give the
+//               encoders' path a gradient of its own: without them the full-resolution
+//               convolutions on the raw input can carry the whole segmentation
+//               (docs/experiments.md)
 // With one modality (`modalities` "pet" or "ct": the paper's PET-only next step, and studies
 // without a CT) only that encoder exists and every [PET | CT] above is that encoder's alone.
 // Conv blocks: two 3x3x3 convolutions with instance norm and leaky ReLU, plus a residual
@@ -64,11 +70,15 @@ struct SegmentationNetImpl : torch::nn::Module {
   /// input_skip = false: no full-resolution convolutions on the raw PET/CT (UNETR's first
   /// skip); every voxel's decision then comes through the encoders (a diagnostic: does the
   /// encoders' path segment when it cannot be bypassed?).
+  /// deep_supervision: the aux heads above (levels 1..n-1).
   SegmentationNetImpl(const ModelConfig& cfg, int64_t feature_size = 16, int64_t classes = 2,
-                      std::string modalities = "petct", bool input_skip = true);
+                      std::string modalities = "petct", bool input_skip = true, bool deep_supervision = false);
   /// ct, pet: (B, 1, H, W, D) normalised -> logits (B, classes, H, W, D). The modality the
   /// network does not use may be an undefined tensor.
   torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
+  /// The logits of every supervised level, finest first: [0] is forward's (B, classes, H, W, D),
+  /// [l] (B, classes, H / 2^l, W / 2^l, D / 2^l) from aux head l; only [0] without deep supervision.
+  std::vector<torch::Tensor> forward_levels(const torch::Tensor& ct, const torch::Tensor& pet);
   /// Foreground probability (softmax of the last class), (B, H, W, D).
   torch::Tensor foreground_probability(const torch::Tensor& ct, const torch::Tensor& pet);
 
@@ -80,6 +90,10 @@ struct SegmentationNetImpl : torch::nn::Module {
   torch::nn::ModuleList skip_projections{nullptr};  // levels n-1 .. 1
   torch::nn::ModuleList up_blocks{nullptr};         // levels n-1 .. 0
   torch::nn::Conv3d head{nullptr};
+  torch::nn::ModuleList aux_heads{nullptr};  // levels 1..n-1; null without deep supervision
+
+ private:
+  std::vector<torch::Tensor> decode(const torch::Tensor& ct, const torch::Tensor& pet, bool all_levels);
 };
 TORCH_MODULE(SegmentationNet);
 

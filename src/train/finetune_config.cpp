@@ -46,7 +46,7 @@ nlohmann::json FinetuneConfig::to_json() const {
           {"val_fraction", val_fraction}, {"val_every", val_every},
           {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},
           {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
-          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip}, {"encoder_lr_scale", encoder_lr_scale},
+          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip}, {"deep_supervision", deep_supervision}, {"encoder_lr_scale", encoder_lr_scale},
           {"hidden", hidden}, {"pool", pool}, {"modalities", modalities}, {"lesion_prob", lesion_prob}, {"lesion_centred", lesion_centred}, {"seed", seed}, {"log_every", log_every},
           {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
           {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},

@@ -37,11 +37,12 @@ using nlohmann::json;
 namespace fratmae::train {
 
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
-                                int64_t hidden, const std::string& pool, const std::string& modalities, bool input_skip) {
+                                int64_t hidden, const std::string& pool, const std::string& modalities, bool input_skip,
+                                bool deep_supervision) {
   DownstreamModel d;
   d.task = task;
   d.modalities = modalities;
-  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities, input_skip);
+  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities, input_skip, deep_supervision);
   else if (task == "stage") d.stage = model::StagingNet(mc, hidden, 2, 0.1, pool, modalities);
   else throw Error("unknown task '" + task + "' (seg, stage)");
   return d;
@@ -96,7 +97,7 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   DownstreamModel d = make_downstream(cfg["task"], mc, cfg["head"].value("feature_size", int64_t{16}),
                                       cfg["head"].value("hidden", int64_t{256}), cfg["head"].value("pool", std::string("mean")),
                                       cfg["head"].value("modalities", std::string("petct")),
-                                      cfg["head"].value("input_skip", true));
+                                      cfg["head"].value("input_skip", true), cfg["head"].value("deep_supervision", false));
   d.run_config = cfg;
   d.source = checkpoint_record(*ck);
   SafetensorsFile w;
@@ -160,7 +161,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
                 "); re-run `fratmae preprocess` with --size multiples of " + std::to_string(mc.patch));
   }
   const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2},
-                               {"modalities", cfg.modalities}, {"input_skip", cfg.input_skip}}
+                               {"modalities", cfg.modalities}, {"input_skip", cfg.input_skip},
+                               {"deep_supervision", cfg.deep_supervision}}
                         : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"pool", cfg.pool}, {"classes", 2},
                                {"modalities", cfg.modalities}};
 
@@ -206,7 +208,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
 
   const torch::Device device(cfg.device);
   torch::manual_seed(cfg.seed);
-  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool, cfg.modalities, cfg.input_skip);
+  DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool, cfg.modalities, cfg.input_skip,
+                                       cfg.deep_supervision);
   torch::nn::Module& net = dm.module();
   if (pre) load_pretrained_encoders(net, *pre);
   if (cfg.freeze_encoders)
@@ -319,7 +322,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
     {
       compat::CudaAutocast ac(autocast);
       if (seg) {
-        const SegLoss l = dice_ce_loss(dm.seg->forward(batch.ct, batch.pet), batch.seg);
+        const SegLoss l = cfg.deep_supervision ? deep_supervision_loss(dm.seg->forward_levels(batch.ct, batch.pet), batch.seg)
+                                               : dice_ce_loss(dm.seg->forward(batch.ct, batch.pet), batch.seg);
         loss = l.loss, a = l.dice, b = l.ce;
       } else {
         const auto logits = dm.stage->forward(batch.ct, batch.pet).to(torch::kFloat);

@@ -21,4 +21,32 @@ SegLoss dice_ce_loss(const torch::Tensor& logits_in, const torch::Tensor& truth_
   return l;
 }
 
+namespace {
+// (B, 1, H, W, D) binary labels -> (B, 1, H/f, W/f, D/f): lesion where at least half of the
+// f^3 fine voxels are (a majority vote, as nnU-Net's nearest-neighbour down-sampling of labels).
+torch::Tensor majority_pooled(const torch::Tensor& truth, int64_t f) {
+  return torch::avg_pool3d((truth > 0).to(torch::kFloat), {f, f, f}, {f, f, f}).ge(0.5);
+}
+}  // namespace
+
+SegLoss deep_supervision_loss(const std::vector<torch::Tensor>& logits, const torch::Tensor& truth_in) {
+  TORCH_CHECK(!logits.empty(), "deep_supervision_loss: no logits");
+  const auto truth = truth_in.dim() == logits[0].dim() ? truth_in : truth_in.unsqueeze(1);  // (B, 1, H, W, D)
+  SegLoss out = dice_ce_loss(logits[0], truth);
+  if (logits.size() == 1) return out;
+  double total_w = 1.0;
+  torch::Tensor sum = out.loss;
+  for (size_t l = 1; l < logits.size(); ++l) {
+    const int64_t f = int64_t{1} << l;
+    const auto pooled = majority_pooled(truth, f);
+    TORCH_CHECK(pooled.sizes().slice(2) == logits[l].sizes().slice(2), "deep_supervision_loss: level ", l,
+                " logits ", logits[l].sizes(), " do not match the truth pooled by ", f, ": ", pooled.sizes());
+    const double w = 1.0 / static_cast<double>(f);
+    sum = sum + w * dice_ce_loss(logits[l], pooled).loss;
+    total_w += w;
+  }
+  out.loss = sum / total_w;
+  return out;
+}
+
 }  // namespace fratmae::train

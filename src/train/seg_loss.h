@@ -22,4 +22,13 @@ struct SegLoss {
 /// logits (B, K, H, W, D), truth (B, 1, H, W, D) or (B, H, W, D) integer labels in [0, K).
 SegLoss dice_ce_loss(const torch::Tensor& logits, const torch::Tensor& truth);
 
+/// Deep supervision (nnU-Net's): logits[l] (B, K, H / 2^l, W / 2^l, D / 2^l), finest first
+/// (model::SegmentationNet::forward_levels); level l is scored by dice_ce_loss against the truth
+/// pooled by 2^l with a majority vote (a coarse voxel is lesion when at least half of its fine
+/// voxels are: what a coarse level can represent; binary labels) with weight 2^-l, the weights
+/// normalised to sum to 1. The returned dice and ce are level 0's (comparable with a run
+/// without deep supervision); loss is the weighted sum. One level: exactly dice_ce_loss.
+/// (Max pooling instead, a coarse voxel lesion if any fine one is, scored lower: docs/experiments.md.)
+SegLoss deep_supervision_loss(const std::vector<torch::Tensor>& logits, const torch::Tensor& truth);
+
 }  // namespace fratmae::train

@@ -85,6 +85,37 @@ TEST(Unetr, WithoutTheInputSkipEverythingGoesThroughTheEncoders) {
   EXPECT_GT(count_parameters(*with), count_parameters(*net));
 }
 
+// Deep supervision adds a logits head on every coarse decoder level (p = 8: levels 1 and 2);
+// forward is unchanged by them, and each aux head's gradient reaches the encoders.
+TEST(Unetr, DeepSupervisionHeadsOnTheCoarseLevels) {
+  torch::manual_seed(7);
+  SegmentationNet net(tiny(), 4, 2, "petct", /*input_skip=*/true, /*deep_supervision=*/true);
+  ASSERT_TRUE(net->aux_heads);
+  EXPECT_EQ(net->aux_heads->size(), 2u);
+  const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
+  const auto levels = net->forward_levels(ct, pet);
+  ASSERT_EQ(levels.size(), 3u);
+  EXPECT_EQ(levels[0].sizes(), (std::vector<int64_t>{2, 2, 16, 32, 48}));
+  EXPECT_EQ(levels[1].sizes(), (std::vector<int64_t>{2, 2, 8, 16, 24}));
+  EXPECT_EQ(levels[2].sizes(), (std::vector<int64_t>{2, 2, 4, 8, 12}));
+  EXPECT_TRUE(torch::allclose(levels[0], net->forward(ct, pet)));
+  // Every aux head starts at the 1% foreground prior, as the main head.
+  for (const auto& h : net->aux_heads->children())
+    EXPECT_NEAR(h->as<torch::nn::Conv3d>()->bias[1].item<double>() - h->as<torch::nn::Conv3d>()->bias[0].item<double>(),
+                std::log(0.01 / 0.99), 1e-6);
+  levels[2].select(1, 1).mean().backward();  // the coarsest aux head alone
+  for (const auto& name : {"pet_encoder.blocks.0.mlp.fc1.weight", "aux_heads.1.weight"}) {
+    const auto g = net->named_parameters()[name].grad();
+    ASSERT_TRUE(g.defined()) << name;
+    EXPECT_GT(g.abs().sum().item<double>(), 0) << name;
+  }
+  EXPECT_FALSE(net->named_parameters()["head.weight"].grad().defined());
+  // Without deep supervision: no aux heads, forward_levels is forward's alone.
+  SegmentationNet plain(tiny(), 4);
+  EXPECT_FALSE(plain->aux_heads);
+  EXPECT_EQ(plain->forward_levels(ct, pet).size(), 1u);
+}
+
 TEST(Unetr, GradientCheckOfTheDecoderBlocks) {
   torch::manual_seed(2);
   ConvBlock block(3, 4);
@@ -146,6 +177,28 @@ TEST(Unetr, UpSamplingProductEqualsTransposedConvolution) {
     EXPECT_EQ(y.sizes(), expected.sizes()) << backend;
     EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-5)) << backend << " max diff "
                                                          << (y - expected).abs().max().item<double>();
+  }
+  gemm::set_backend("libtorch");
+}
+
+// ... and so must its gradients, to the input (the encoders' tokens) and to the weights.
+TEST(Unetr, UpSamplingProductGradientsEqualTheTransposedConvolutions) {
+  torch::manual_seed(4);
+  UpProject proj(6, 5, 1);
+  auto* conv = proj->ups[0]->as<torch::nn::ConvTranspose3d>();
+  const auto x0 = torch::randn({2, 6, 3, 4, 5}), gy = torch::randn({2, 5, 6, 8, 10});
+  auto xr = x0.clone().requires_grad_(true);
+  (conv->forward(xr) * gy).sum().backward();
+  const auto gx_ref = xr.grad().clone(), gw_ref = conv->weight.grad().clone();
+  for (const char* backend : {"libtorch", "onednn"}) {
+    gemm::set_backend(backend);
+    conv->weight.mutable_grad() = at::Tensor();
+    auto x = x0.clone().requires_grad_(true);
+    (proj->forward(x) * gy).sum().backward();
+    EXPECT_TRUE(torch::allclose(x.grad(), gx_ref, 1e-4, 1e-5)) << backend << " input gradient max diff "
+                                                              << (x.grad() - gx_ref).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(conv->weight.grad(), gw_ref, 1e-4, 1e-5))
+        << backend << " weight gradient max diff " << (conv->weight.grad() - gw_ref).abs().max().item<double>();
   }
   gemm::set_backend("libtorch");
 }

@@ -89,6 +89,59 @@ TEST(SegLoss, GradientMatchesFiniteDifferences) {
   }
 }
 
+// Deep supervision: level l is scored against the truth pooled by 2^l by majority, weights 1,
+// 1/2, 1/4 normalised; the reported dice and ce are level 0's.
+TEST(SegLoss, DeepSupervisionWeighsThePooledLevels) {
+  torch::manual_seed(4);
+  auto truth = torch::zeros({2, 1, 8, 8, 8}, torch::kByte);
+  truth[0][0][1][2][3] = 1;                                        // one voxel: gone at every coarse level
+  truth[0][0].narrow(0, 4, 4).narrow(1, 4, 4).narrow(2, 0, 2).fill_(1);  // a bar: 4 x 4 x 2 voxels
+  truth[1][0].narrow(0, 4, 4).fill_(1);                            // a slab
+  const std::vector<torch::Tensor> logits{torch::randn({2, 2, 8, 8, 8}), torch::randn({2, 2, 4, 4, 4}),
+                                          torch::randn({2, 2, 2, 2, 2})};
+  // The pooled truths written out by hand: level 1 (4^3) and level 2 (2^3). The bar fills its
+  // level-1 voxels and half of one level-2 voxel (32 of 64 voxels: a majority tie counts).
+  auto t1 = torch::zeros({2, 1, 4, 4, 4}, torch::kByte), t2 = torch::zeros({2, 1, 2, 2, 2}, torch::kByte);
+  t1[0][0].narrow(0, 2, 2).narrow(1, 2, 2).narrow(2, 0, 1).fill_(1);
+  t1[1][0].narrow(0, 2, 2).fill_(1);
+  t2[0][0][1][1][0] = 1;
+  t2[1][0].narrow(0, 1, 1).fill_(1);
+  const auto l0 = train::dice_ce_loss(logits[0], truth), l1 = train::dice_ce_loss(logits[1], t1),
+             l2 = train::dice_ce_loss(logits[2], t2);
+  const auto ds = train::deep_supervision_loss(logits, truth);
+  const double want = (l0.loss.item<double>() + 0.5 * l1.loss.item<double>() + 0.25 * l2.loss.item<double>()) / 1.75;
+  EXPECT_NEAR(ds.loss.item<double>(), want, 1e-6);
+  EXPECT_NEAR(ds.dice.item<double>(), l0.dice.item<double>(), 1e-7);
+  EXPECT_NEAR(ds.ce.item<double>(), l0.ce.item<double>(), 1e-7);
+  // One level is dice_ce_loss itself; a level of the wrong shape is an error, not a broadcast.
+  EXPECT_NEAR(train::deep_supervision_loss({logits[0]}, truth).loss.item<double>(), l0.loss.item<double>(), 1e-7);
+  EXPECT_THROW(train::deep_supervision_loss({logits[0], logits[2]}, truth), c10::Error);
+}
+
+TEST(SegLoss, DeepSupervisionGradientMatchesFiniteDifferences) {
+  torch::manual_seed(5);
+  auto truth = torch::randint(0, 2, {1, 1, 4, 4, 4}).to(torch::kByte);
+  auto fine = torch::randn({1, 2, 4, 4, 4}, torch::kDouble).requires_grad_(true);
+  auto coarse = torch::randn({1, 2, 2, 2, 2}, torch::kDouble).requires_grad_(true);
+  train::deep_supervision_loss({fine, coarse}, truth).loss.backward();
+  const double eps = 1e-6;
+  for (auto* t : {&fine, &coarse}) {
+    const auto g = t->grad().clone();
+    for (int64_t i : {0, 7, 11}) {
+      auto f = t->detach().clone();
+      auto score = [&] {
+        return train::deep_supervision_loss({t == &fine ? f : fine.detach(), t == &coarse ? f : coarse.detach()}, truth)
+            .loss.item<double>();
+      };
+      f.view(-1)[i] += eps;
+      const double up = score();
+      f.view(-1)[i] -= 2 * eps;
+      const double down = score();
+      EXPECT_NEAR(g.view(-1)[i].item<double>(), (up - down) / (2 * eps), 1e-6);
+    }
+  }
+}
+
 TEST(Finetune, SegmentationRunsEvaluatesAndResumes) {
   test::TempDir tmp;
   const auto r = train::finetune(tiny_finetune("seg", tmp / "seg", 4), false);
@@ -124,6 +177,22 @@ TEST(Finetune, SegmentationRunsEvaluatesAndResumes) {
   auto dm = train::load_finetuned(tmp / "seg");
   ASSERT_TRUE(dm.seg);
   EXPECT_EQ(dm.task, "seg");
+}
+
+// A run with deep supervision records it in its head; the run loads with its aux heads (strict
+// loading would refuse a checkpoint whose heads the rebuilt network lacks).
+TEST(Finetune, DeepSupervisionRunLoadsWithItsAuxHeads) {
+  test::TempDir tmp;
+  auto c = tiny_finetune("seg", tmp / "ds", 3);
+  c.deep_supervision = true;
+  c.evaluate = false;
+  train::finetune(c, false);
+  const json cfg = json::parse(read_file(tmp / "ds" / "config.json"));
+  EXPECT_TRUE(cfg["head"]["deep_supervision"].get<bool>());
+  auto dm = train::load_finetuned(tmp / "ds");
+  ASSERT_TRUE(dm.seg);
+  ASSERT_TRUE(dm.seg->aux_heads);
+  EXPECT_EQ(dm.seg->aux_heads->size(), 2u);
 }
 
 TEST(Finetune, StagingFromAPretrainingRunStartsFromItsEncoders) {
