@@ -116,6 +116,13 @@ inline std::string error_message(const std::function<void()>& f) {
 
 inline std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 
+/// Occurrences of `what` in `s` (overlapping ones too).
+inline size_t count_occurrences(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
 /// Number of entries in a folder (0 if it does not exist).
 inline size_t count_entries(const fs::path& dir) {
   std::error_code ec;

@@ -14,7 +14,7 @@ void add_evaluate(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "evaluate", "Score predicted lesion masks against the truth: Dice, IoU, sensitivity, precision, AutoPET's "
                   "false-positive/negative volumes, with 95% bootstrap intervals; prints a table, writes "
-                  "metrics.json and cases.csv");
+                  "metrics.json, cases.csv and (segmentation) report.html");
   sub->add_option("--pred", c->pred, "predictions: PRED/CASE/SEG.nii.gz (fratmae predict) or PRED/CASE.nii.gz; "
                                      "PRED/CASE/stage.json with --task stage")->required();
   sub->add_option("--truth", c->truth, "truth: TRUTH/CASE/SEG.nii.gz or TRUTH/CASE.nii.gz, or a dataset folder "
@@ -27,6 +27,8 @@ void add_evaluate(CLI::App& app) {
   sub->add_option("--bootstrap", c->bootstrap, "bootstrap samples")->capture_default_str();
   sub->add_option("--seed", c->seed, "bootstrap seed")->capture_default_str();
   sub->add_flag("--overwrite", c->overwrite, "replace existing outputs");
+  sub->add_flag("--no-report{false}", c->report,
+                "no report.html (segmentation: the tables and the case with the largest truth volume in a viewer)");
   sub->callback([c] {
     const auto r = io::evaluate_folders(*c);
     std::cout << r["cases"].size() << " case(s)\n" << io::summary_table(r["summary"]);

@@ -5,6 +5,9 @@
 #include "cli/commands.h"
 #include "cli/training_options.h"
 #include "train/experiment.h"
+#ifdef FRATMAE_WITH_ITK
+#include "io/experiment_page.h"
+#endif
 
 namespace fratmae::cli {
 
@@ -13,7 +16,8 @@ void add_experiment(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "experiment", "Reproduce the paper's Tables 2 and 3 on phantom cohorts: pre-train every variant, fine-tune "
                     "segmentation and staging, evaluate with bootstrap CIs; writes OUT/report.md, report.json, "
-                    "pictures/. Run again to continue an interrupted experiment");
+                    "report.html (one page: the tables, the curves, an example case in a viewer), pictures/. Run again "
+                    "to continue an interrupted experiment");
   sub->add_option("--preset", c->preset,
                   "demo (a quarter of an hour on a CPU), cpu (the comparison sized for two CPU cores, ~90 min), "
                   "paper (a GPU job) or smoke (a one-minute check)")
@@ -28,6 +32,10 @@ void add_experiment(CLI::App& app) {
   sub->callback([c] {
     install_stop_signals();
     train::run_experiment(*c);
+#ifdef FRATMAE_WITH_ITK
+    io::write_experiment_page(c->out);
+    spdlog::info("experiment: the report as one page: {}", (std::filesystem::path(c->out) / "report.html").string());
+#endif
   });
 }
 

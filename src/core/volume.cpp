@@ -189,4 +189,22 @@ Volume from_canonical(const at::Tensor& canonical, const Geometry& original) {
   return out;
 }
 
+nlohmann::json geometry_to_json(const Geometry& g) {
+  return {{"size", g.size},
+          {"spacing", g.spacing},
+          {"origin", g.origin},
+          {"direction", g.direction},
+          {"orientation", g.orientation_code()}};
+}
+
+Geometry geometry_from_json(const nlohmann::json& j) {
+  Geometry g;
+  if (j.is_null()) return g;
+  g.size = j.at("size").get<std::array<int64_t, 3>>();
+  g.spacing = j.at("spacing").get<std::array<double, 3>>();
+  g.origin = j.at("origin").get<std::array<double, 3>>();
+  g.direction = j.at("direction").get<std::array<double, 9>>();
+  return g;
+}
+
 }  // namespace fratmae

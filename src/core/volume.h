@@ -23,6 +23,8 @@
 #include <array>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace fratmae {
 
 struct Geometry {
@@ -53,6 +55,12 @@ struct Geometry {
   void validate(const std::string& what) const;
   std::string to_string() const;
 };
+
+/// A grid as JSON, {"size", "spacing", "origin", "direction", "orientation"} (mm, LPS; the
+/// cache's index.json and other records), and back (the orientation is not read; null -> the
+/// default Geometry). from_json throws nlohmann::json's exceptions on a malformed object.
+nlohmann::json geometry_to_json(const Geometry& g);
+Geometry geometry_from_json(const nlohmann::json& j);
 
 struct Volume {
   at::Tensor data;  // (nk, nj, ni), any dtype

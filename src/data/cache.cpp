@@ -21,16 +21,6 @@ at::ScalarType dtype_of(const std::string& name, const fs::path& file) {
   throw FileError(file, "unknown array type '" + name + "' in the cache index");
 }
 
-Geometry geometry_from(const json& j) {
-  Geometry g;
-  if (j.is_null()) return g;
-  g.size = j.at("size").get<std::array<int64_t, 3>>();
-  g.spacing = j.at("spacing").get<std::array<double, 3>>();
-  g.origin = j.at("origin").get<std::array<double, 3>>();
-  g.direction = j.at("direction").get<std::array<double, 9>>();
-  return g;
-}
-
 }  // namespace
 
 std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
@@ -73,7 +63,7 @@ std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
       cache->stage_labels_[i] = c.stage_label;
       c.wb_spacing = rec.at("wb_spacing_mm").get<std::array<double, 3>>();
       c.nat_spacing = rec.at("native_spacing_mm").get<std::array<double, 3>>();
-      c.source_geometry = geometry_from(rec.at("source").value("geometry", json()));
+      c.source_geometry = geometry_from_json(rec.at("source").value("geometry", json()));
       c.record = rec;
 
       const fs::path file = dir / rec.at("file").get<std::string>();

@@ -28,14 +28,6 @@ namespace fratmae::data {
 
 namespace {
 
-json geometry_json(const Geometry& g) {
-  return {{"size", g.size},
-          {"spacing", g.spacing},
-          {"origin", g.origin},
-          {"direction", g.direction},
-          {"orientation", g.orientation_code()}};
-}
-
 const char* dtype_name(at::ScalarType t) {
   switch (t) {
     case at::kShort: return "int16";
@@ -182,7 +174,7 @@ void CacheWriter::add_case(const CaseArrays& c, const std::string& signature) {
   out.commit();
 
   json source = c.sources;
-  source["geometry"] = geometry_json(c.source_geometry);
+  source["geometry"] = geometry_to_json(c.source_geometry);
   source["signature"] = signature;
   json rec = {{"id", id},
               {"meta", p.meta.to_json()},

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <map>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "core/provenance.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -15,6 +17,7 @@
 #include "io/autopet_layout.h"
 #include "io/dataset_import.h"
 #include "io/image_io.h"
+#include "io/report_html.h"
 #include "io/predict_folder.h"
 
 namespace fs = std::filesystem;
@@ -36,6 +39,7 @@ std::string case_id_of(const fs::path& file) {
 struct TruthCase {
   std::string id;
   fs::path mask;
+  fs::path suv, ct;    // a dataset's images of the case (report.html's viewer); empty when unknown
   std::string tracer;  // "" unknown
   int stage = 0;       // Ann Arbor 1..4, 0 unknown
 };
@@ -59,7 +63,7 @@ std::vector<TruthCase> truth_cases(const EvaluateConfig& cfg) {
     for (const DatasetCase& c : discover_dataset(dir, cfg.metadata)) {
       if (cfg.task == "seg" && c.seg.empty()) continue;
       if (cfg.task == "stage" && c.meta.stage == 0) continue;
-      cases.push_back({c.id, c.seg, c.meta.tracer.empty() ? tracer_of_id(c.id) : c.meta.tracer, c.meta.stage});
+      cases.push_back({c.id, c.seg, c.suv, c.ct, c.meta.tracer.empty() ? tracer_of_id(c.id) : c.meta.tracer, c.meta.stage});
     }
   } else {  // a folder of masks
     if (cfg.task == "stage")
@@ -69,9 +73,9 @@ std::vector<TruthCase> truth_cases(const EvaluateConfig& cfg) {
       throw FileError(dir, "is a folder of masks: --metadata goes with a dataset folder as --truth");
     for (const auto& e : fs::directory_iterator(dir)) {
       if (e.is_directory() && fs::exists(e.path() / "SEG.nii.gz"))
-        cases.push_back({e.path().filename().string(), e.path() / "SEG.nii.gz", "", 0});
+        cases.push_back({e.path().filename().string(), e.path() / "SEG.nii.gz", {}, {}, "", 0});
       else if (e.is_regular_file() && is_image_file(e.path()))
-        cases.push_back({case_id_of(e.path()), e.path(), "", 0});
+        cases.push_back({case_id_of(e.path()), e.path(), {}, {}, "", 0});
     }
     for (TruthCase& c : cases) c.tracer = tracer_of_id(c.id);
   }
@@ -124,6 +128,55 @@ void require_predictions(const EvaluateConfig& cfg, const std::vector<TruthCase>
                                 (missing.size() > 10 ? ", ..." : "") +
                                 (cfg.task == "seg" ? " (expected PRED/CASE/SEG.nii.gz or PRED/CASE.nii.gz)"
                                                    : " (expected PRED/CASE/stage.json, from fratmae predict)"));
+}
+
+// report.html: the summary and per-case tables, and the case with the largest truth volume in
+// the viewer (its PET and CT when the truth is a dataset), the truth and the prediction to
+// choose from.
+void write_seg_page(const EvaluateConfig& cfg, const std::vector<TruthCase>& cases, const infer::SegEvaluation& e,
+                    StagedOutputs& out) {
+  ResultsPage r;
+  const fs::path pred = fs::absolute(cfg.pred).lexically_normal();
+  r.title = "fratmae evaluate: " + (pred.has_filename() ? pred.filename() : pred.parent_path().filename()).string();
+  r.facts["predictions"] = pred.string();
+  r.facts["truth"] = fs::absolute(cfg.truth).lexically_normal().string();
+  std::string md = "# Segmentation, " + std::to_string(cases.size()) +
+                   " cases\n\nMean over cases with a 95% bootstrap CI (" + std::to_string(cfg.bootstrap) +
+                   " samples); Dice, IoU, sensitivity and the false-negative volume over the cases with lesions, "
+                   "the false-positive volume over all (AutoPET's rules; 18-connected lesions).\n\n"
+                   "| metric | mean (95% CI) | cases |\n|---|---|---|\n";
+  for (const auto& [name, v] : e.summary.items()) {
+    const eval::Interval iv = eval::Interval::from_json(v);
+    md += "| " + name + " | " + iv.to_string(3) + " | " + std::to_string(iv.n) + " |\n";
+  }
+  md += "\n## Per case\n\n| case | Dice | FP volume (mL) | FN volume (mL) | truth (mL) | predicted (mL) | lesions (truth / "
+        "predicted) |\n|---|---|---|---|---|---|---|\n";
+  size_t example = 0;
+  for (size_t i = 0; i < e.cases.size(); ++i) {
+    const eval::SegMetrics& m = e.cases[i];
+    if (m.truth_volume_ml > e.cases[example].truth_volume_ml) example = i;
+    md += fmt::format("| {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} / {} |\n", e.ids[i],
+                      std::isnan(m.dice) ? std::string("-") : fmt::format("{:.3f}", m.dice), m.fp_volume_ml,
+                      m.fn_volume_ml, m.truth_volume_ml, m.pred_volume_ml, m.truth_lesions, m.pred_lesions);
+  }
+  r.markdown = md;
+  const TruthCase& c = cases[example];
+  r.example = "case " + c.id + " (the largest truth volume)";
+  std::error_code ec;
+  if (!c.ct.empty() && fs::exists(c.ct, ec)) r.volumes.push_back({"CT.nii.gz", nifti_gz_bytes(read_image(c.ct)), "gray", -160, 240, 1.0});
+  if (!c.suv.empty() && fs::exists(c.suv, ec))
+    r.volumes.push_back({"SUV.nii.gz", nifti_gz_bytes(read_image(c.suv)), "hot", 0, 10, r.volumes.empty() ? 1.0 : 0.6});
+  const auto mask = [&](const fs::path& file, const std::string& label, bool background) {
+    ReportVolume v{label + ".nii.gz", nifti_gz_bytes(read_labels(file)), background ? "gray" : "green", 0.5, 1,
+                   background ? 1.0 : 0.5, /*mask=*/!background};
+    v.label = label;
+    return v;
+  };
+  if (r.volumes.empty()) r.volumes.push_back(mask(c.mask, "truth-background", true));  // a grid to draw on
+  r.volumes.push_back(mask(c.mask, "truth", false));
+  r.volumes.push_back(mask(find_prediction(cfg.pred, c.id, "seg"), "prediction", false));
+  const PageBundles b = page_bundles("evaluate");
+  out.write_text("report.html", results_page_html(r, b.viewer, b.markdown));
 }
 
 json evaluate_stage(const EvaluateConfig& cfg, const std::vector<TruthCase>& cases, StagedOutputs& out) {
@@ -208,6 +261,7 @@ json evaluate_folders(const EvaluateConfig& cfg) {
   result["inputs"] = {{"pred", input_record(cfg.pred)}, {"truth", input_record(cfg.truth)}};
   out.write_text("metrics.json", result.dump(2) + "\n");
   out.write_text("cases.csv", infer::evaluation_csv(e));
+  if (cfg.report) write_seg_page(cfg, cases, e, out);
   out.commit();
   return result;
 }

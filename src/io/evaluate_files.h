@@ -31,6 +31,7 @@ struct EvaluateConfig {
   int64_t bootstrap = 1000;
   uint64_t seed = 0;
   bool overwrite = false;
+  bool report = true;  // segmentation: also report.html (the tables and the largest case in a viewer)
 };
 
 /// Scores every case; returns metrics.json's content. Throws FileError naming a missing

@@ -4,14 +4,17 @@
 #include <itkImageFileWriter.h>
 #include <itkImageIOFactory.h>
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "core/atomic_output.h"
 #include "core/error.h"
 #include "io/itk_bridge.h"
 
@@ -236,6 +239,21 @@ void set_nifti_description(const fs::path& path, const std::string& text) {
   if (gzclose(out) != Z_OK) throw FileError(path, "cannot write (disk full or no permission?)");
 }
 }  // namespace
+
+std::string nifti_gz_bytes(const Volume& v) {
+  static std::atomic<int> counter{0};
+  const fs::path tmp = fs::temp_directory_path() /
+                       ("fratmae-nifti-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".nii.gz");
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove{tmp};
+  write_image(v, tmp);
+  return read_file(tmp);
+}
 
 void write_image(const Volume& v, const fs::path& path, const std::string& description) {
   v.check(path.string());

@@ -22,6 +22,10 @@ Volume read_labels(const std::filesystem::path& path);
 /// `descrip` (79 characters kept), NRRD/MHA's comment fields.
 void write_image(const Volume& v, const std::filesystem::path& path, const std::string& description = "");
 
+/// The bytes of `v` as a .nii.gz file (written by write_image to a temporary file, read back and
+/// removed): for embedding a volume elsewhere, e.g. in an HTML report.
+std::string nifti_gz_bytes(const Volume& v);
+
 /// True for file names ITK reads as images here (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd).
 bool is_image_file(const std::filesystem::path& path);
 

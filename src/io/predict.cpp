@@ -8,7 +8,6 @@
 #include <cmath>
 #include <fstream>
 #include <optional>
-#include <unistd.h>
 
 #include "core/device.h"
 #include "core/atomic_output.h"
@@ -74,24 +73,6 @@ namespace {
 // Above this the report's volumes are embedded at half the resolution along each axis.
 constexpr double kReportEmbedLimitBytes = 200e6;
 
-// A volume's NIfTI (.nii.gz) bytes: written by ITK to a temporary file and read back.
-std::string nifti_bytes(const Volume& v) {
-  static int counter = 0;
-  const fs::path tmp = fs::temp_directory_path() /
-                       ("fratmae-report-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".nii.gz");
-  try {
-    write_image(v, tmp);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-  std::string b = read_file(tmp);
-  std::error_code ec;
-  fs::remove(tmp, ec);
-  return b;
-}
-
 // The grid with half the voxels along each axis (twice the spacing), covering the same box.
 Geometry halved(const Geometry& g) {
   Geometry h = g;
@@ -126,9 +107,9 @@ void write_report(StagedOutputs& out, const fs::path& mip, const ConvertedStudy&
     const Geometry g = half ? halved(study.suv.geom) : study.suv.geom;
     auto on = [&](const Volume& v, Interpolation i, double outside) { return half ? resample(v, g, i, outside) : v; };
     std::vector<ReportVolume> v;
-    if (study.ct_res) v.push_back({"CT.nii.gz", nifti_bytes(on(*study.ct_res, Interpolation::kLinear, -1024.0)), "gray", -160, 240, 1.0});
-    v.push_back({"SUV.nii.gz", nifti_bytes(on(study.suv, Interpolation::kLinear, 0.0)), "hot", 0, 10, study.ct_res ? 0.6 : 1.0});
-    v.push_back({"SEG.nii.gz", nifti_bytes(on(mask, Interpolation::kNearest, 0.0)), "green", 0.5, 1, 0.5, /*mask=*/true});
+    if (study.ct_res) v.push_back({"CT.nii.gz", nifti_gz_bytes(on(*study.ct_res, Interpolation::kLinear, -1024.0)), "gray", -160, 240, 1.0});
+    v.push_back({"SUV.nii.gz", nifti_gz_bytes(on(study.suv, Interpolation::kLinear, 0.0)), "hot", 0, 10, study.ct_res ? 0.6 : 1.0});
+    v.push_back({"SEG.nii.gz", nifti_gz_bytes(on(mask, Interpolation::kNearest, 0.0)), "green", 0.5, 1, 0.5, /*mask=*/true});
     return v;
   };
   r.volumes = volumes(false);

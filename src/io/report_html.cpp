@@ -2,6 +2,7 @@
 
 #include <dcmtk/ofstd/ofstd.h>
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
 
 #include <cctype>
 #include <cmath>
@@ -98,6 +99,27 @@ constexpr const char* kScript = R"(
                     sagittal: nv.sliceTypeSagittal, '3D': nv.sliceTypeRender };
     for (const b of document.querySelectorAll('button[data-view]'))
       b.addEventListener('click', () => nv.setSliceType(views[b.dataset.view]));
+    // A choice of masks (the experiment page): one radio button per mask, one mask shown at a time.
+    const choice = document.getElementById('mask-choice');
+    if (choice) {
+      const masks = volumes.map((v, i) => [v, i]).filter(([v]) => v.role === 'mask');
+      state.showMask = (k) => {
+        masks.forEach(([v, i], j) => nv.setOpacity(i, j === k ? v.opacity : 0));
+        state.shownMask = k;
+      };
+      masks.forEach(([v], k) => {
+        const label = document.createElement('label');
+        const radio = document.createElement('input');
+        radio.type = 'radio';
+        radio.name = 'mask';
+        radio.value = String(k);
+        radio.checked = k === 0;
+        radio.addEventListener('change', () => state.showMask(k));
+        label.append(radio, ' ' + (v.label || v.name));
+        choice.append(label);
+      });
+      if (masks.length) state.showMask(0);
+    }
     const maskIndex = volumes.findIndex((v) => v.role === 'mask');
     const toggle = document.getElementById('mask-toggle');
     if (toggle && maskIndex >= 0)
@@ -134,7 +156,9 @@ std::string base64(const std::string& bytes) {
   return std::string(out.c_str(), out.length());
 }
 
-fs::path niivue_bundle() {
+namespace {
+// RELATIVE under the first web folder that has it: $FRATMAE_WEB_DIR, the build's, ./web.
+fs::path web_file(const fs::path& relative) {
   std::vector<fs::path> roots;
   if (const char* e = std::getenv("FRATMAE_WEB_DIR"); e && *e) roots.emplace_back(e);
 #ifdef FRATMAE_WEB_DIR
@@ -142,33 +166,110 @@ fs::path niivue_bundle() {
 #endif
   roots.emplace_back("web");
   for (const fs::path& r : roots) {
-    const fs::path p = r / "node_modules" / "@niivue" / "niivue" / "dist" / "niivue.umd.js";
+    const fs::path p = r / "node_modules" / relative;
     std::error_code ec;
     if (fs::is_regular_file(p, ec)) return p;
   }
   return {};
 }
+}  // namespace
 
-std::string study_report_html(const StudyReport& r, const std::string& viewer_js) {
+fs::path niivue_bundle() { return web_file(fs::path("@niivue") / "niivue" / "dist" / "niivue.umd.js"); }
+
+fs::path marked_bundle() { return web_file(fs::path("marked") / "lib" / "marked.umd.js"); }
+
+PageBundles page_bundles(const std::string& who) {
+  PageBundles b;
+  const fs::path viewer = niivue_bundle(), markdown = marked_bundle();
+  if (viewer.empty()) spdlog::warn("{}: report.html has no viewer: the NiiVue bundle is not installed (scripts/install-deps.sh)", who);
+  else b.viewer = read_file(viewer);
+  if (markdown.empty()) spdlog::warn("{}: report.html shows its tables as text: marked is not installed (scripts/install-deps.sh)", who);
+  else b.markdown = read_file(markdown);
+  return b;
+}
+
+namespace {
+
+// The page's start: head, title, facts, note and the missing-viewer note.
+std::string page_start(const std::string& title, const json& facts, const std::string& note, bool has_viewer,
+                       const std::string& extra_style = "") {
   std::string h;
   h += "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   h += "<meta name=\"generator\" content=\"fratmae " + std::string(FRATMAE_VERSION) + "\">\n";
-  h += "<title>" + escape_html(r.title) + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
-  h += "<h1>" + escape_html(r.title) + "</h1>\n<div class=\"facts\">";
-  for (const auto& [k, v] : r.facts.items())
+  h += "<title>" + escape_html(title) + "</title>\n<style>" + std::string(kStyle) + extra_style + "</style>\n</head>\n<body>\n";
+  h += "<h1>" + escape_html(title) + "</h1>\n<div class=\"facts\">";
+  for (const auto& [k, v] : facts.items())
     h += "<span><b>" + escape_html(k) + ":</b> " + escape_html(v.is_string() ? v.get<std::string>() : v.dump()) + "</span>";
   h += "</div>\n";
-  if (!r.note.empty()) h += "<div class=\"note\">" + escape_html(r.note) + "</div>\n";
-  if (viewer_js.empty())
+  if (!note.empty()) h += "<div class=\"note\">" + escape_html(note) + "</div>\n";
+  if (!has_viewer)
     h += "<div class=\"note\">No viewer in this page: the NiiVue bundle was not found when it was written (install it "
          "with scripts/install-deps.sh, or point FRATMAE_WEB_DIR at a folder with node_modules/@niivue/niivue).</div>\n";
+  return h;
+}
 
-  // Viewer and its controls.
-  h += "<div class=\"controls\">";
+// The viewer and its controls: a mask toggle (one mask) or a choice of masks (several).
+std::string viewer_block(bool mask_choice) {
+  std::string h = "<div class=\"controls\">";
   for (const char* v : {"multiplanar", "axial", "coronal", "sagittal", "3D"})
     h += std::string("<button data-view=\"") + v + "\">" + v + "</button>";
-  h += "<label><input type=\"checkbox\" id=\"mask-toggle\" checked> lesion mask</label><span id=\"location\"></span></div>\n";
+  h += mask_choice ? "<span id=\"mask-choice\"><b>mask:</b> </span>"
+                   : "<label><input type=\"checkbox\" id=\"mask-toggle\" checked> lesion mask</label>";
+  h += "<span id=\"location\"></span></div>\n";
   h += "<div id=\"viewer\"><canvas id=\"gl\"></canvas></div>\n";
+  return h;
+}
+
+// The volumes (JSON, base64 NIfTI), the viewer's bundle, the wiring script and the footer.
+std::string page_end(const std::vector<ReportVolume>& volumes, const std::string& viewer_js, const std::string& credits) {
+  json vols = json::array();
+  for (const ReportVolume& v : volumes)
+    vols.push_back({{"name", v.name}, {"base64", base64(v.nifti)}, {"colormap", v.colormap}, {"cal_min", v.cal_min},
+                    {"cal_max", v.cal_max}, {"opacity", v.opacity}, {"role", v.mask ? "mask" : "image"},
+                    {"label", v.label}});
+  std::string h;
+  if (!volumes.empty()) {  // no volumes: no viewer on the page
+    h += "<script id=\"fratmae-volumes\" type=\"application/json\">" + script_safe(vols.dump()) + "</script>\n";
+    if (!viewer_js.empty()) h += "<script>\n" + script_safe(viewer_js) + "\n</script>\n";
+    h += "<script>" + std::string(kScript) + "</script>\n";
+  }
+  h += "<footer>Written by fratmae " + std::string(FRATMAE_VERSION) +
+       (viewer_js.empty() || volumes.empty() ? std::string() : ". Viewer: NiiVue (BSD-2-Clause), bundled into this page") +
+       credits +
+       ". Research software, not for clinical diagnosis.</footer>\n</body>\n</html>\n";
+  return h;
+}
+
+// Renders report.md into #report-md with marked when it is bundled; else shows it as text.
+constexpr const char* kMarkdownScript = R"(
+(function () {
+  const out = document.getElementById('report-md');
+  const text = document.getElementById('fratmae-markdown').textContent;
+  if (typeof marked !== 'undefined' && marked.parse) {
+    out.innerHTML = marked.parse(text);
+  } else {
+    const pre = document.createElement('pre');
+    pre.textContent = text;
+    out.append(pre);
+  }
+  window.fratmaeMarkdown = { rendered: typeof marked !== 'undefined' };
+})();
+)";
+
+constexpr const char* kExperimentStyle = R"(
+#report-md table td, #report-md table th { text-align: left; }
+#report-md table td:not(:first-child) { text-align: right; }
+#report-md { max-width: 100%; overflow-x: auto; }
+.figure { margin: 1em 0; }
+.figure img { max-width: 100%; border: 1px solid #ccc; }
+#mask-choice label { margin-right: 0.8em; }
+)";
+
+}  // namespace
+
+std::string study_report_html(const StudyReport& r, const std::string& viewer_js) {
+  std::string h = page_start(r.title, r.facts, r.note, !viewer_js.empty());
+  h += viewer_block(/*mask_choice=*/false);
 
   // Lesion table and MIP.
   const json lesions = r.lesions.value("lesions", json::array());
@@ -197,19 +298,27 @@ std::string study_report_html(const StudyReport& r, const std::string& viewer_js
     h += "<div class=\"mip\"><h2>Coronal MIP</h2><img alt=\"coronal maximum intensity projection\" src=\"data:image/png;base64," +
          base64(r.mip_png) + "\"></div>\n";
   h += "</div>\n";
+  return h + page_end(r.volumes, viewer_js, "");
+}
 
-  // Data, viewer, wiring.
-  json vols = json::array();
-  for (const ReportVolume& v : r.volumes)
-    vols.push_back({{"name", v.name}, {"base64", base64(v.nifti)}, {"colormap", v.colormap}, {"cal_min", v.cal_min},
-                    {"cal_max", v.cal_max}, {"opacity", v.opacity}, {"role", v.mask ? "mask" : "image"}});
-  h += "<script id=\"fratmae-volumes\" type=\"application/json\">" + script_safe(vols.dump()) + "</script>\n";
-  if (!viewer_js.empty()) h += "<script>\n" + script_safe(viewer_js) + "\n</script>\n";
-  h += "<script>" + std::string(kScript) + "</script>\n";
-  h += "<footer>Written by fratmae " + std::string(FRATMAE_VERSION) +
-       (viewer_js.empty() ? std::string() : ". Viewer: NiiVue (BSD-2-Clause), bundled into this page") +
-       ". Research software, not for clinical diagnosis.</footer>\n</body>\n</html>\n";
-  return h;
+std::string results_page_html(const ResultsPage& r, const std::string& viewer_js,
+                                   const std::string& markdown_js) {
+  std::string h = page_start(r.title, r.facts, r.note, !viewer_js.empty() || r.volumes.empty(), kExperimentStyle);
+  if (!r.volumes.empty()) {
+    h += "<h2>Example: " + escape_html(r.example) + "</h2>\n";
+    h += viewer_block(/*mask_choice=*/true);
+  }
+  for (const auto& [caption, svg] : r.svgs)
+    h += "<div class=\"figure\"><h3>" + escape_html(caption) + "</h3><img alt=\"" + escape_html(caption) +
+         "\" src=\"data:image/svg+xml;base64," + base64(svg) + "\"></div>\n";
+  for (const auto& [caption, png] : r.pngs)
+    h += "<div class=\"figure\"><h3>" + escape_html(caption) + "</h3><img alt=\"" + escape_html(caption) +
+         "\" src=\"data:image/png;base64," + base64(png) + "\"></div>\n";
+  h += "<div id=\"report-md\"></div>\n";
+  h += "<script id=\"fratmae-markdown\" type=\"text/markdown\">" + script_safe(r.markdown) + "</script>\n";
+  if (!markdown_js.empty()) h += "<script>\n" + script_safe(markdown_js) + "\n</script>\n";
+  h += "<script>" + std::string(kMarkdownScript) + "</script>\n";
+  return h + page_end(r.volumes, viewer_js, markdown_js.empty() ? "" : "; tables: marked (MIT), bundled into this page");
 }
 
 }  // namespace fratmae::io

@@ -23,7 +23,8 @@ struct ReportVolume {
   std::string nifti;     // the file's bytes (.nii or .nii.gz)
   std::string colormap;  // a NiiVue colormap: gray, hot, green, ...
   double cal_min = 0, cal_max = 1, opacity = 1;
-  bool mask = false;     // the lesion mask (the page's mask toggle hides it)
+  bool mask = false;     // a lesion mask (the page's mask toggle hides it, or its mask choice picks it)
+  std::string label;     // what the mask choice calls it ("truth", a model); empty: the name
 };
 
 struct StudyReport {
@@ -41,6 +42,36 @@ std::filesystem::path niivue_bundle();
 
 /// The page. `viewer_js`: the bundle's text; empty: the page without a viewer, saying why.
 std::string study_report_html(const StudyReport& report, const std::string& viewer_js);
+
+/// A page of results (`experiment`'s and `evaluate`'s report.html): a markdown text (report.md:
+/// the tables with their CIs) rendered in the page (npm marked, MIT, inlined like the viewer),
+/// figures, and one example case in the viewer with a choice of masks (the truth, a floor, each
+/// model's prediction).
+struct ResultsPage {
+  std::string title;
+  nlohmann::json facts = nlohmann::json::object();
+  std::string markdown;                                   // e.g. report.md
+  std::vector<std::pair<std::string, std::string>> svgs;  // caption, the SVG's text
+  std::vector<std::pair<std::string, std::string>> pngs;  // caption, the PNG's bytes
+  std::string example;                                    // what the viewer shows, e.g. "test case X"
+  std::vector<ReportVolume> volumes;                      // images first, then the masks (mask = true)
+  std::string note;
+};
+
+/// The marked UMD bundle (node_modules/marked/lib/marked.umd.js, looked for as niivue_bundle());
+/// an empty path when it is not installed.
+std::filesystem::path marked_bundle();
+
+/// The page. viewer_js / markdown_js: the bundles' texts; empty: the page without a viewer
+/// (saying why) / with the markdown as plain text.
+std::string results_page_html(const ResultsPage& report, const std::string& viewer_js,
+                                   const std::string& markdown_js);
+
+/// The bundles' texts for a page ("" for one that is not installed, with a warning naming `who`).
+struct PageBundles {
+  std::string viewer, markdown;
+};
+PageBundles page_bundles(const std::string& who);
 
 /// Standard base64 (RFC 4648, with padding; DCMTK's encoder), for data: URLs.
 std::string base64(const std::string& bytes);

@@ -8,6 +8,7 @@
 
 #include "core/folder_lock.h"
 #include "core/provenance.h"
+#include "core/safetensors.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "data/cache.h"
@@ -219,10 +220,13 @@ void write_majority_floor(const fs::path& dir, const data::Cache& cache, const j
 }
 
 // Coronal MIPs of one test case: the truth beside a floor's mask and the predictions of the given runs.
-void write_examples(const fs::path& png, const data::Cache& cache, const std::vector<fs::path>& runs,
-                    const std::string& device, double overlap) {
+// The example test case as a picture (png: MIPs of truth, the 41% SUVmax floor and each run's
+// prediction) and as volumes (EXAMPLE_FILE: the viewer of report.html, io/experiment_page.h).
+void write_examples(const fs::path& png, const data::Cache& cache,
+                    const std::vector<std::pair<std::string, fs::path>>& runs, const std::string& device,
+                    double overlap) {
   // The test case with the largest lesion volume shows the most.
-  const json cfg = json::parse(read_file(runs.front() / "config.json"));
+  const json cfg = json::parse(read_file(runs.front().second / "config.json"));
   int64_t best = -1, best_vox = -1;
   for (const auto& id : cfg["split"]["test"]) {
     const int64_t i = cache.find(id.get<std::string>());
@@ -236,9 +240,13 @@ void write_examples(const fs::path& png, const data::Cache& cache, const std::ve
   const at::Tensor ct_n = data::dequantize_int16(c.nat_ct), pet_n = data::dequantize_int16(c.nat_pet);
   const at::Tensor suv = data::denormalize_pet(pet_n, norm), hu = data::denormalize_ct(ct_n, norm);
   const std::array<double, 2> sp{c.nat_spacing[1], c.nat_spacing[2]};
-  std::vector<at::Tensor> panels{viz::render_mip(suv, at::Tensor(), c.nat_seg, sp),
-                                 viz::render_mip(suv, at::Tensor(), eval::floor_segmentation("suvmax41", suv, eval::body_mask(hu)), sp)};
-  for (const auto& run : runs) {
+  const at::Tensor floor = eval::floor_segmentation("suvmax41", suv, eval::body_mask(hu));
+  std::vector<at::Tensor> panels{viz::render_mip(suv, at::Tensor(), c.nat_seg, sp), viz::render_mip(suv, at::Tensor(), floor, sp)};
+  // Canonical (H, W, D) arrays and the source grid they came from (data/cache.h).
+  std::map<std::string, at::Tensor> volumes{{"ct_hu", hu.to(at::kFloat)}, {"suv", suv.to(at::kFloat)},
+                                            {"mask_0", c.nat_seg.to(at::kByte)}, {"mask_1", floor.to(at::kByte)}};
+  json labels = {"truth", "floor: 41% of SUVmax per hot region"};
+  for (const auto& [label, run] : runs) {
     DownstreamModel dm = load_finetuned(run, device);
     infer::SlidingWindowConfig sw;
     sw.overlap = overlap;
@@ -246,7 +254,11 @@ void write_examples(const fs::path& png, const data::Cache& cache, const std::ve
     sw.body_level = data::normalize_ct(at::full({1}, -500.0), norm).item<double>();
     const auto r = infer::segment_volume(dm.seg, ct_n, pet_n, sw, torch::Device(device), true);
     panels.push_back(viz::render_mip(suv, at::Tensor(), r.mask, sp));
+    volumes["mask_" + std::to_string(labels.size())] = r.mask.to(at::kByte);
+    labels.push_back(label);
   }
+  save_safetensors(png.parent_path() / kExampleCaseFile, volumes,
+                   {{"case", c.id}, {"geometry", geometry_to_json(c.source_geometry).dump()}, {"masks", labels.dump()}});
   std::vector<at::Tensor> row;
   for (const auto& p : panels) {
     row.push_back(p);
@@ -499,8 +511,9 @@ json run_experiment(const ExperimentConfig& cfg) {
   }
   const fs::path seg_runs = out / "finetune" / "seg";
   write_examples(out / "pictures" / "segmentation_examples.png", *seg_cache,
-                 {seg_runs / "baseline_100pct" / "seed0", seg_runs / "baseline_20pct" / "seed0",
-                  seg_runs / "fratmae_20pct" / "seed0"},
+                 {{"full-label baseline (100%)", seg_runs / "baseline_100pct" / "seed0"},
+                  {"baseline 20%", seg_runs / "baseline_20pct" / "seed0"},
+                  {"FratMAE 20%", seg_runs / "fratmae_20pct" / "seed0"}},
                  cfg.device, plan.overlap);
   seconds["report"] = seconds_since(t);
   seconds["total"] = seconds_since(t_start);
@@ -551,7 +564,7 @@ json run_experiment(const ExperimentConfig& cfg) {
       {"examples", "truth, 41% of SUVmax floor, full-label baseline, baseline (20%), FratMAE (20%)"},
       {"pictures",
        {"pictures/pretrain_loss.svg", "pictures/finetune_curves_seg.svg", "pictures/finetune_curves_stage.svg",
-        "pictures/segmentation_examples.png"}}};
+        "pictures/segmentation_examples.png", std::string("pictures/") + kExampleCaseFile}}};
   write_file_atomic(out / "report.json", report.dump(2) + "\n");
   write_file_atomic(out / "report.md", experiment_markdown(report));
   spdlog::info("experiment {}: done in {:.0f} s; report in {}", cfg.preset, seconds["total"].get<double>(),

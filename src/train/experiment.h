@@ -35,6 +35,13 @@
 
 namespace fratmae::train {
 
+/// In OUT/pictures: the example test case of segmentation_examples.png as volumes, for a viewer.
+/// Canonical (H, W, D) tensors "ct_hu" and "suv" (float32) and "mask_0".. (uint8: the truth, the
+/// 41% SUVmax floor, then each model's prediction); metadata "case" (its id), "geometry" (the
+/// source grid, core/volume.h's JSON: from_canonical maps the tensors back onto it) and "masks"
+/// (a JSON list naming mask_0, mask_1, ...).
+constexpr const char* kExampleCaseFile = "example_case.safetensors";
+
 struct ExperimentConfig {
   std::string preset = "demo";  // demo | cpu | paper | smoke
   std::string out;

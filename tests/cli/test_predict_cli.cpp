@@ -348,15 +348,19 @@ TEST(PredictCli, BadInputsAreRefusedWithoutOutput) {
   EXPECT_NE(r.exit_code, 0);
 }
 
+namespace {
+// The cohort's own masks as a folder of predictions (CASE.nii.gz), for every case of the cohort.
+void truth_as_predictions(const fs::path& cohort, const fs::path& pred) {
+  fs::create_directories(pred);
+  for (const auto& e : fs::directory_iterator(cohort))
+    if (fs::exists(e.path() / "SEG.nii.gz")) fs::copy_file(e.path() / "SEG.nii.gz", pred / (e.path().filename().string() + ".nii.gz"));
+}
+}  // namespace
+
 TEST(EvaluateCli, TruthAgainstItselfScoresOneAndMismatchesAreErrors) {
   auto& runs = Runs::get();
   test::TempDir tmp;
-  fs::create_directories(tmp / "pred");
-  for (int i = 0; i < 6; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof(id), "HODGKIN_%04d", i);
-    fs::copy_file(runs.cohort / id / "SEG.nii.gz", tmp / "pred" / (std::string(id) + ".nii.gz"));
-  }
+  truth_as_predictions(runs.cohort, tmp / "pred");
   auto r = run_fratmae("evaluate --pred " + quote(tmp / "pred") + " --truth " + quote(runs.cohort) + " --out " +
                        quote(tmp / "eval") + " --bootstrap 100");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -386,6 +390,29 @@ TEST(EvaluateCli, TruthAgainstItselfScoresOneAndMismatchesAreErrors) {
                   quote(tmp2 / "eval"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("no prediction"), std::string::npos) << r.output;
+}
+
+// evaluate's report.html: its two tables rendered, the case with the largest truth volume in the
+// viewer over its PET and CT (the truth is a dataset), the truth and the prediction to choose from.
+TEST(EvaluateCli, ReportPageInChromium) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  truth_as_predictions(runs.cohort, tmp / "pred");
+  auto r = run_fratmae("evaluate --pred " + quote(tmp / "pred") + " --truth " + quote(runs.cohort) + " --out " +
+                       quote(tmp / "eval") + " --bootstrap 50");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string page = read_file(tmp / "eval" / "report.html");
+  EXPECT_NE(page.find("## Per case"), std::string::npos);
+  EXPECT_NE(page.find("\"name\":\"SUV.nii.gz\""), std::string::npos);  // the dataset's PET under the masks
+  r = test::run_command("node " + quote(test::test_path("web_results_check")) + " " + quote(tmp / "eval" / "report.html") +
+                        " 2 2");
+  if (r.exit_code == 77) GTEST_SKIP() << "no browser to test the page in (chromium or playwright-core missing): " << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("evaluate --pred " + quote(tmp / "pred") + " --truth " + quote(runs.cohort) + " --out " +
+                  quote(tmp / "bare") + " --bootstrap 50 --no-report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "bare" / "report.html"));
+  EXPECT_TRUE(fs::exists(tmp / "bare" / "metrics.json"));
 }
 
 TEST(EvaluateCli, PerTracerOnAnAutoPetLikeCohortAndStagingAgainstTheMetadata) {

@@ -6,17 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "io/report_html.h"
+#include "test_util.h"
 
 using namespace fratmae;
 using nlohmann::json;
-
-namespace {
-size_t count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
-}  // namespace
 
 TEST(ReportHtml, Base64MatchesRfc4648) {
   // RFC 4648 section 10.
@@ -41,7 +34,7 @@ TEST(ReportHtml, PageHoldsTheTableTheVolumesAndAnEscapedViewer) {
   r.mip_png = "\x89PNG";
   const std::string viewer = "var niivue = {}; var s = '</script><b>'; var t = '</SCRIPT>';";
   const std::string page = io::study_report_html(r, viewer);
-  EXPECT_EQ(count(page, "<tr data-mm="), 3u);
+  EXPECT_EQ(test::count_occurrences(page, "<tr data-mm="), 3u);
   EXPECT_NE(page.find("data-mm=\"-30.00,20.00,30.00\""), std::string::npos) << "LPS (30, -20, 30) is RAS (-30, 20, 30)";
   EXPECT_NE(page.find("3 lesions, MTV 9.0 mL, TLG 45.0"), std::string::npos);
   EXPECT_NE(page.find("<title>fratmae predict: &lt;case &amp; co&gt;</title>"), std::string::npos);
@@ -50,13 +43,13 @@ TEST(ReportHtml, PageHoldsTheTableTheVolumesAndAnEscapedViewer) {
   EXPECT_NE(page.find("data:image/png;base64," + io::base64("\x89PNG")), std::string::npos);
   // The viewer's text cannot end its <script> element early: "</script" is written "<\/script".
   EXPECT_NE(page.find("var s = '<\\/script><b>'; var t = '<\\/SCRIPT>';"), std::string::npos);
-  EXPECT_EQ(count(page, "</script>"), 3u);  // volumes, viewer, wiring: exactly their own ends
+  EXPECT_EQ(test::count_occurrences(page, "</script>"), 3u);  // volumes, viewer, wiring: exactly their own ends
   EXPECT_EQ(page.find("No viewer in this page"), std::string::npos);
-  EXPECT_EQ(count(page, "\"role\":\"mask\""), 1u);  // the mask toggle's volume
+  EXPECT_EQ(test::count_occurrences(page, "\"role\":\"mask\""), 1u);  // the mask toggle's volume
   // Without the bundle the page is still written, and says why there is no viewer.
   const std::string bare = io::study_report_html(r, "");
   EXPECT_NE(bare.find("No viewer in this page"), std::string::npos);
-  EXPECT_EQ(count(bare, "<tr data-mm="), 3u);
+  EXPECT_EQ(test::count_occurrences(bare, "<tr data-mm="), 3u);
 }
 
 TEST(ReportHtml, TheBundleOfThisBuildIsFound) {

@@ -5,6 +5,8 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "core/safetensors.h"
+#include "core/volume.h"
 #include "train/experiment.h"
 #include "train/experiment_report.h"
 #include "test_util.h"
@@ -71,6 +73,15 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   for (const char* p : {"pretrain_loss.svg", "segmentation_examples.png", "finetune_curves_seg.svg",
                         "finetune_curves_stage.svg"})
     EXPECT_TRUE(fs::exists(tmp / "exp" / "pictures" / p)) << p;
+  // The example case as volumes for report.html's viewer: CT, SUV and five masks on one grid.
+  const SafetensorsFile ex = load_safetensors(tmp / "exp" / "pictures" / train::kExampleCaseFile);
+  ASSERT_EQ(ex.tensors.size(), 7u);
+  const auto shape = ex.tensors.at("suv").sizes();
+  for (const auto& [name, t] : ex.tensors) EXPECT_EQ(t.sizes(), shape) << name;
+  EXPECT_EQ(json::parse(ex.metadata.at("masks")).size(), 5u);
+  EXPECT_EQ(json::parse(ex.metadata.at("masks"))[2], "full-label baseline (100%)");
+  const Geometry g = geometry_from_json(json::parse(ex.metadata.at("geometry")));
+  EXPECT_EQ(from_canonical(ex.tensors.at("mask_0"), g).geom, g);  // the tensors fit the source grid
   for (const char* m : {"mae", "mae-align", "fratmae-noalign", "fratmae"})
     EXPECT_TRUE(fs::exists(tmp / "exp" / "pretrain" / m / "checkpoints" / "latest")) << m;
 
