@@ -66,6 +66,13 @@ Batch gather_resident(const Cache& cache, const std::vector<int64_t>& cases, con
   return batch;
 }
 
+Batch Batch::rows(int64_t begin, int64_t n) const {
+  Batch r = *this;
+  for (at::Tensor* t : {&r.ct, &r.pet, &r.seg, &r.text_ids, &r.stage_label, &r.case_index})
+    if (t->defined()) *t = t->narrow(0, begin, n);
+  return r;
+}
+
 Batch Batch::to(const at::Device& device, bool non_blocking) const {
   Batch b = *this;
   for (at::Tensor* t : {&b.ct, &b.pet, &b.seg, &b.text_ids, &b.stage_label, &b.case_index})

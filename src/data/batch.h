@@ -30,6 +30,8 @@ struct Batch {
   int64_t size() const { return ct.defined() ? ct.size(0) : 0; }
   /// All tensors moved to `device` (non_blocking: from pinned memory where the caller pinned it).
   Batch to(const at::Device& device, bool non_blocking = false) const;
+  /// Samples [begin, begin + n) of every per-sample tensor (a data-parallel rank's share).
+  Batch rows(int64_t begin, int64_t n) const;
 };
 
 /// Augmentation on the loading path (training only).

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,10 @@ namespace fratmae::io {
 
 /// A volume of the viewer, in drawing order (the first is the background).
 struct ReportVolume {
+  ReportVolume(std::string name_, std::string nifti_, std::string colormap_, double cal_min_, double cal_max_,
+               double opacity_, bool mask_ = false, std::string label_ = "")
+      : name(std::move(name_)), nifti(std::move(nifti_)), colormap(std::move(colormap_)), cal_min(cal_min_),
+        cal_max(cal_max_), opacity(opacity_), mask(mask_), label(std::move(label_)) {}
   std::string name;      // a file name: its extension tells NiiVue the format, e.g. "SUV.nii.gz"
   std::string nifti;     // the file's bytes (.nii or .nii.gz)
   std::string colormap;  // a NiiVue colormap: gray, hot, green, ...

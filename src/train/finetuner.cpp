@@ -6,7 +6,9 @@
 #include <tuple>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <fstream>
+#include <memory>
 #include <optional>
 
 #include "core/atomic_output.h"
@@ -22,6 +24,7 @@
 #include "infer/cache_eval.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/encoder_init.h"
 #include "train/pretrainer.h"
 #include "core/folder_lock.h"
@@ -114,9 +117,25 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
 FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   given.validate();
   const fs::path run(given.out);
-  const FolderLock lock(run, "finetune");  // one writer per run
+  // Data parallelism across processes (torchrun / SLURM environment, train/distributed.h): each
+  // rank trains on its share of every batch, gradients are averaged, rank 0 writes (and holds
+  // the run folder's lock) and alone scores the validation and test splits.
+  const DistEnv denv = DistEnv::from_environment();
+  std::optional<FolderLock> lock;
+  if (denv.rank == 0) lock.emplace(run, "finetune");  // one writer per run
   const std::optional<json> started = started_run_config(run);
-  const FinetuneConfig cfg = with_run_length(given, started, resume);
+  FinetuneConfig cfg = with_run_length(given, started, resume);
+  if (cfg.batch % denv.world != 0)
+    throw Error("finetune: --batch " + std::to_string(cfg.batch) + " must be a multiple of WORLD_SIZE (" +
+                std::to_string(denv.world) + ")");
+  if (denv.enabled() && cfg.device == "cuda") cfg.device = "cuda:" + std::to_string(denv.local_rank);
+  std::unique_ptr<ProcessGroup> pg;
+  if (denv.enabled()) {
+    pg = std::make_unique<ProcessGroup>(denv, cfg.device.rfind("cuda", 0) == 0 ? "nccl" : "gloo");
+    if (denv.rank != 0) spdlog::set_level(spdlog::level::warn);
+  }
+  const bool lead = denv.rank == 0;
+  const int64_t local_batch = cfg.batch / denv.world;
   const bool seg = cfg.task == "seg";
   std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
 
@@ -202,9 +221,10 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
                     "train.bootstrap"},
                    "finetune");
   std::error_code ec;
-  fs::create_directories(run, ec);
+  if (pg) pg->barrier();  // every rank has looked before rank 0 writes
+  if (lead) fs::create_directories(run, ec);
   if (ec) throw FileError(run, "cannot create run folder: " + ec.message());
-  write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
+  if (lead) write_file_atomic(run / "config.json", resolved.dump(2) + "\n");
 
   const torch::Device device(cfg.device);
   torch::manual_seed(cfg.seed);
@@ -216,6 +236,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
     for (auto& p : net.named_parameters())
       if (p.key().rfind("pet_encoder.", 0) == 0 || p.key().rfind("ct_encoder.", 0) == 0) p.value().set_requires_grad(false);
   net.to(device);
+  if (pg) pg->broadcast_state(net);
   // The encoders' own learning-rate factor only when asked (groups and checkpoints unchanged otherwise).
   std::vector<double> lr_scales;
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -239,12 +260,14 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
     }
   }
   std::vector<json> metrics = read_metrics(run / "metrics.jsonl", result.start_step);
-  {
+  if (pg) pg->barrier();  // every rank has read the run's files before rank 0 rewrites them
+  std::ofstream metrics_file;
+  if (lead) {
     std::string kept;
     for (const json& m : metrics) kept += m.dump() + "\n";
     write_file_atomic(run / "metrics.jsonl", kept);
+    metrics_file.open(run / "metrics.jsonl", std::ios::app);
   }
-  std::ofstream metrics_file(run / "metrics.jsonl", std::ios::app);
   spdlog::info("finetune {}: {} from {}, input {}x{}x{}, {} training / {} validation / {} test cases, {} steps of {}, "
                "lr {}, on {}",
                cfg.task, cfg.stack, pre ? pre->source : std::string("scratch (" + mc.preset + ")"), mc.input[0],
@@ -291,6 +314,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   const bool autocast = device.is_cuda() && cfg.bf16;
   SequentialBatches feed(loader);
   auto save = [&](int64_t steps_done) {
+    if (!lead) return;
     CheckpointState st;
     st.step = steps_done;
     st.model = identity;
@@ -317,13 +341,18 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
     if (lr_scales.empty()) set_lr(opt, lr);
     else set_lr(opt, lr, lr_scales);
     for (auto& p : net.parameters()) p.mutable_grad() = at::Tensor();
-    const data::Batch batch = feed.get(step).to(device, true);
+    data::Batch batch = feed.get(step);
+    if (pg) batch = batch.rows(denv.rank * local_batch, local_batch);
+    batch = batch.to(device, true);
     torch::Tensor loss, a, b;
+    RowGather gather;  // the Dice of the global batch under data parallelism
+    if (pg) gather = [&pg](const torch::Tensor& t) { return pg->all_gather_rows(t); };
     {
       compat::CudaAutocast ac(autocast);
       if (seg) {
-        const SegLoss l = cfg.deep_supervision ? deep_supervision_loss(dm.seg->forward_levels(batch.ct, batch.pet), batch.seg)
-                                               : dice_ce_loss(dm.seg->forward(batch.ct, batch.pet), batch.seg);
+        const SegLoss l = cfg.deep_supervision
+                              ? deep_supervision_loss(dm.seg->forward_levels(batch.ct, batch.pet), batch.seg, gather)
+                              : dice_ce_loss(dm.seg->forward(batch.ct, batch.pet), batch.seg, gather);
         loss = l.loss, a = l.dice, b = l.ce;
       } else {
         const auto logits = dm.stage->forward(batch.ct, batch.pet).to(torch::kFloat);
@@ -332,13 +361,18 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
       }
     }
     loss.backward();
+    if (pg) {
+      pg->average_gradients(net);
+      const auto m = pg->mean({stop_request().load() != 0 ? 1.0 : 0.0});
+      if (m[0] > 0 && stop_request().load() == 0) stop_request().store(SIGTERM);  // another rank was told to stop
+    }
     if (cfg.clip_grad > 0) meter.add("grad_norm", clip_grad_norm(net.parameters(), cfg.clip_grad));
     opt.step();
     meter.add("loss", loss);
     meter.add("a", a);
     if (b.defined()) meter.add("b", b);
     ++n_steps;
-    n_samples += batch.size();
+    n_samples += batch.size() * denv.world;
     progress.advance(1, shown);
     const bool last = step + 1 == total, stopping = stop_request().load() != 0;
     const bool val_now = !val.empty() && !stopping && cfg.val_every >= 0 &&
@@ -347,6 +381,10 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
       const auto now = std::chrono::steady_clock::now();
       const double secs = std::chrono::duration<double>(now - interval_start).count();
       auto sums = meter.take();
+      if (pg) {  // every rank logs at the same steps: the interval's sums averaged across ranks
+        const auto m = pg->mean({sums["loss"], sums["a"], sums["b"]});
+        sums["loss"] = m[0], sums["a"] = m[1], sums["b"] = m[2];
+      }
       const double n = static_cast<double>(n_steps);
       json m = {{"step", step + 1},
                 {"epoch", step / bpe},
@@ -357,8 +395,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
                 {"elapsed_s", std::chrono::duration<double>(now - t0).count()}};
       if (seg) m["dice"] = sums["a"] / n, m["ce"] = sums["b"] / n;
       else m["train_accuracy"] = sums["a"] / n;
-      if (val_now) m.update(validation_scores());
-      metrics_file << m.dump() << "\n" << std::flush;
+      if (val_now && lead) m.update(validation_scores());
+      if (lead) metrics_file << m.dump() << "\n" << std::flush;
       metrics.push_back(m);
       shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       n_steps = n_samples = 0;
@@ -376,7 +414,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   result.steps_done = step;
   progress.finish();
   std::tie(result.first_loss, result.last_loss) = loss_ends(metrics);
-  if (result.interrupted || !cfg.evaluate || test.empty()) return result;
+  if (result.interrupted || !cfg.evaluate || test.empty() || !lead) return result;
 
   // The held-out test split.
   net.eval();

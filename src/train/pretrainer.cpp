@@ -46,17 +46,6 @@ void write_plot(const fs::path& run, const std::vector<json>& metrics, const std
 
 }  // namespace
 
-namespace {
-// Rows [begin, begin + n) of every per-sample tensor of a batch.
-data::Batch rows(const data::Batch& b, int64_t begin, int64_t n) {
-  data::Batch r = b;
-  auto cut = [&](at::Tensor& t) {
-    if (t.defined()) t = t.narrow(0, begin, n);
-  };
-  cut(r.ct), cut(r.pet), cut(r.seg), cut(r.text_ids), cut(r.stage_label), cut(r.case_index);
-  return r;
-}
-}  // namespace
 
 PretrainResult pretrain(const PretrainConfig& given, bool resume) {
   given.validate();
@@ -190,7 +179,7 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
     for (int64_t a = 0; a < cfg.accum; ++a) {
       const int64_t micro = step * cfg.accum + a;
       data::Batch batch = feed.get(micro);
-      if (denv.enabled()) batch = rows(batch, denv.rank * local_micro, local_micro);
+      if (denv.enabled()) batch = batch.rows(denv.rank * local_micro, local_micro);
       batch = batch.to(device, true);
       model::ForwardOptions fo;
       fo.gen = at::make_generator<at::CPUGeneratorImpl>(data::mix_seed(cfg.seed, static_cast<uint64_t>(micro)));

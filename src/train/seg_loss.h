@@ -13,14 +13,23 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 namespace fratmae::train {
 
 struct SegLoss {
   torch::Tensor loss, dice, ce;  // scalars; dice is the Dice *loss* term
 };
 
+/// Every data-parallel rank's rows of a (1, N) tensor, (W, N) in rank order, with the gradient
+/// semantics of train::ProcessGroup::all_gather_rows (train/distributed.h).
+using RowGather = std::function<torch::Tensor(const torch::Tensor&)>;
+
 /// logits (B, K, H, W, D), truth (B, 1, H, W, D) or (B, H, W, D) integer labels in [0, K).
-SegLoss dice_ce_loss(const torch::Tensor& logits, const torch::Tensor& truth);
+/// gather (data-parallel training): the Dice sums are taken over every rank's samples, so the
+/// loss is the one of the global batch (the CE's local mean averages to the global one when the
+/// gradients are averaged).
+SegLoss dice_ce_loss(const torch::Tensor& logits, const torch::Tensor& truth, const RowGather& gather = {});
 
 /// Deep supervision (nnU-Net's): logits[l] (B, K, H / 2^l, W / 2^l, D / 2^l), finest first
 /// (model::SegmentationNet::forward_levels); level l is scored by dice_ce_loss against the truth
@@ -29,6 +38,7 @@ SegLoss dice_ce_loss(const torch::Tensor& logits, const torch::Tensor& truth);
 /// normalised to sum to 1. The returned dice and ce are level 0's (comparable with a run
 /// without deep supervision); loss is the weighted sum. One level: exactly dice_ce_loss.
 /// (Max pooling instead, a coarse voxel lesion if any fine one is, scored lower: docs/experiments.md.)
-SegLoss deep_supervision_loss(const std::vector<torch::Tensor>& logits, const torch::Tensor& truth);
+SegLoss deep_supervision_loss(const std::vector<torch::Tensor>& logits, const torch::Tensor& truth,
+                              const RowGather& gather = {});
 
 }  // namespace fratmae::train
