@@ -21,6 +21,7 @@ $f predict --floor suvmax41 --pet "$data/PET/image" --ct "$data/CT/image" --out 
 cat <<TXT
 
 demo: done. Look at
+  $out/report.html                            all of it as one page (tables, curves, a test case in a viewer)
   $out/report.md                              the paper's claims and Tables 2 and 3 (95% CIs), floors
   $out/pictures/segmentation_examples.png     test-case MIPs: truth, floor, full-label, baseline, FratMAE
   $out/pictures/pretrain_loss.svg             pre-training loss of the four variants

@@ -1,5 +1,7 @@
 #include "train/distributed.h"
 
+#include <spdlog/spdlog.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
@@ -149,5 +151,13 @@ std::vector<double> ProcessGroup::mean(const std::vector<double>& values) {
 }
 
 void ProcessGroup::barrier() { impl_->pg->barrier()->wait(); }
+
+std::unique_ptr<ProcessGroup> join_process_group(const DistEnv& env, std::string& device) {
+  if (!env.enabled()) return nullptr;
+  if (device == "cuda") device = "cuda:" + std::to_string(env.local_rank);
+  auto pg = std::make_unique<ProcessGroup>(env, device.rfind("cuda", 0) == 0 ? "nccl" : "gloo");
+  if (env.rank != 0) spdlog::set_level(spdlog::level::warn);
+  return pg;
+}
 
 }  // namespace fratmae::train

@@ -56,4 +56,9 @@ class ProcessGroup {
   DistEnv env_;
 };
 
+/// A training command's process group: null in one process; else `device` "cuda" becomes this
+/// rank's "cuda:LOCAL_RANK", the group joins with NCCL on CUDA and Gloo otherwise, and ranks
+/// other than 0 log warnings only.
+std::unique_ptr<ProcessGroup> join_process_group(const DistEnv& env, std::string& device);
+
 }  // namespace fratmae::train

@@ -128,12 +128,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   if (cfg.batch % denv.world != 0)
     throw Error("finetune: --batch " + std::to_string(cfg.batch) + " must be a multiple of WORLD_SIZE (" +
                 std::to_string(denv.world) + ")");
-  if (denv.enabled() && cfg.device == "cuda") cfg.device = "cuda:" + std::to_string(denv.local_rank);
-  std::unique_ptr<ProcessGroup> pg;
-  if (denv.enabled()) {
-    pg = std::make_unique<ProcessGroup>(denv, cfg.device.rfind("cuda", 0) == 0 ? "nccl" : "gloo");
-    if (denv.rank != 0) spdlog::set_level(spdlog::level::warn);
-  }
+  const std::unique_ptr<ProcessGroup> pg = join_process_group(denv, cfg.device);
   const bool lead = denv.rank == 0;
   const int64_t local_batch = cfg.batch / denv.world;
   const bool seg = cfg.task == "seg";

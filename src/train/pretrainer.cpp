@@ -61,12 +61,7 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
     throw Error("pretrain: --batch " + std::to_string(cfg.batch) + " must be a multiple of --accum x WORLD_SIZE (" +
                 std::to_string(cfg.accum * denv.world) + ")");
   std::string device_name = cfg.device;
-  if (denv.enabled() && device_name == "cuda") device_name = "cuda:" + std::to_string(denv.local_rank);
-  std::unique_ptr<ProcessGroup> pg;
-  if (denv.enabled()) {
-    pg = std::make_unique<ProcessGroup>(denv, device_name.rfind("cuda", 0) == 0 ? "nccl" : "gloo");
-    if (denv.rank != 0) spdlog::set_level(spdlog::level::warn);
-  }
+  const std::unique_ptr<ProcessGroup> pg = join_process_group(denv, device_name);
   const bool lead = denv.rank == 0;
   const int64_t local_micro = cfg.batch / (cfg.accum * denv.world);
   std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
