@@ -53,7 +53,7 @@ for t in "${targets[@]}"; do
   set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
-  crashes=$(ls "$out"/crash-"$t"-* 2>/dev/null | wc -l)
+  crashes=$(find "$out" -maxdepth 1 -name "crash-$t-*" | wc -l)  # (ls of no file fails the pipeline under set -e)
   line="fuzz: $t: $runs runs, $cov edges, $crashes crash(es) (exit $rc; log $log)"
   echo "$line"
   summary+=("$line")
