@@ -130,11 +130,16 @@ void require_predictions(const EvaluateConfig& cfg, const std::vector<TruthCase>
                                                    : " (expected PRED/CASE/stage.json, from fratmae predict)"));
 }
 
-// report.html: the summary and per-case tables, and the case with the largest truth volume in
-// the viewer (its PET and CT when the truth is a dataset), the truth and the prediction to
-// choose from.
+// The case a page shows: the one with the largest truth volume, its masks as scored.
+struct ExampleCase {
+  size_t index = 0;
+  Volume truth, pred;
+};
+
+// report.html: the summary and per-case tables, and the example case in the viewer (its PET and
+// CT when the truth is a dataset), the truth and the prediction to choose from.
 void write_seg_page(const EvaluateConfig& cfg, const std::vector<TruthCase>& cases, const infer::SegEvaluation& e,
-                    StagedOutputs& out) {
+                    const ExampleCase& ex, StagedOutputs& out) {
   ResultsPage r;
   const fs::path pred = fs::absolute(cfg.pred).lexically_normal();
   r.title = "fratmae evaluate: " + (pred.has_filename() ? pred.filename() : pred.parent_path().filename()).string();
@@ -151,30 +156,22 @@ void write_seg_page(const EvaluateConfig& cfg, const std::vector<TruthCase>& cas
   }
   md += "\n## Per case\n\n| case | Dice | FP volume (mL) | FN volume (mL) | truth (mL) | predicted (mL) | lesions (truth / "
         "predicted) |\n|---|---|---|---|---|---|---|\n";
-  size_t example = 0;
   for (size_t i = 0; i < e.cases.size(); ++i) {
     const eval::SegMetrics& m = e.cases[i];
-    if (m.truth_volume_ml > e.cases[example].truth_volume_ml) example = i;
     md += fmt::format("| {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} / {} |\n", e.ids[i],
                       std::isnan(m.dice) ? std::string("-") : fmt::format("{:.3f}", m.dice), m.fp_volume_ml,
                       m.fn_volume_ml, m.truth_volume_ml, m.pred_volume_ml, m.truth_lesions, m.pred_lesions);
   }
   r.markdown = md;
-  const TruthCase& c = cases[example];
+  const TruthCase& c = cases[ex.index];
   r.example = "case " + c.id + " (the largest truth volume)";
   std::error_code ec;
-  if (!c.ct.empty() && fs::exists(c.ct, ec)) r.volumes.push_back({"CT.nii.gz", nifti_gz_bytes(read_image(c.ct)), "gray", -160, 240, 1.0});
-  if (!c.suv.empty() && fs::exists(c.suv, ec))
-    r.volumes.push_back({"SUV.nii.gz", nifti_gz_bytes(read_image(c.suv)), "hot", 0, 10, r.volumes.empty() ? 1.0 : 0.6});
-  const auto mask = [&](const fs::path& file, const std::string& label, bool background) {
-    ReportVolume v{label + ".nii.gz", nifti_gz_bytes(read_labels(file)), background ? "gray" : "green", 0.5, 1,
-                   background ? 1.0 : 0.5, /*mask=*/!background};
-    v.label = label;
-    return v;
-  };
-  if (r.volumes.empty()) r.volumes.push_back(mask(c.mask, "truth-background", true));  // a grid to draw on
-  r.volumes.push_back(mask(c.mask, "truth", false));
-  r.volumes.push_back(mask(find_prediction(cfg.pred, c.id, "seg"), "prediction", false));
+  const std::string truth = nifti_gz_bytes(ex.truth);
+  if (!c.ct.empty() && fs::exists(c.ct, ec)) r.volumes.push_back(ct_volume(nifti_gz_bytes(read_image(c.ct))));
+  if (!c.suv.empty() && fs::exists(c.suv, ec)) r.volumes.push_back(pet_volume(nifti_gz_bytes(read_image(c.suv)), !r.volumes.empty()));
+  if (r.volumes.empty()) r.volumes.push_back({"grid.nii.gz", truth, "gray", 0.5, 1, 1.0});  // a background to draw on
+  r.volumes.push_back(mask_volume("truth.nii.gz", truth, "truth"));
+  r.volumes.push_back(mask_volume("prediction.nii.gz", nifti_gz_bytes(ex.pred), "prediction"));
   const PageBundles b = page_bundles("evaluate");
   out.write_text("report.html", results_page_html(r, b.viewer, b.markdown));
 }
@@ -232,15 +229,18 @@ json evaluate_folders(const EvaluateConfig& cfg) {
   }
   infer::SegEvaluation e;
   std::map<std::string, std::vector<size_t>> by_tracer;
+  ExampleCase example;  // for report.html, kept as read
   for (const TruthCase& c : cases) {
     const fs::path pred_path = find_prediction(cfg.pred, c.id, "seg");
-    const Volume t = read_labels(c.mask), p = read_labels(pred_path);
+    Volume t = read_labels(c.mask), p = read_labels(pred_path);
     if (!t.geom.same_grid(p.geom))
       throw FileError(pred_path, "does not lie on the grid of its truth " + c.mask.string() + " (prediction " +
                                      p.geom.to_string() + ", truth " + t.geom.to_string() + ")");
     by_tracer[c.tracer.empty() ? "unknown" : c.tracer].push_back(e.ids.size());
     e.ids.push_back(c.id);
     e.cases.push_back(eval::segmentation_metrics(p.data, t.data, t.geom.voxel_volume_mm3() / 1000.0));
+    if (cfg.report && (e.cases.size() == 1 || e.cases.back().truth_volume_ml > e.cases[example.index].truth_volume_ml))
+      example = {e.cases.size() - 1, std::move(t), std::move(p)};
   }
   eval::BootstrapOptions bo;
   bo.samples = cfg.bootstrap;
@@ -261,7 +261,7 @@ json evaluate_folders(const EvaluateConfig& cfg) {
   result["inputs"] = {{"pred", input_record(cfg.pred)}, {"truth", input_record(cfg.truth)}};
   out.write_text("metrics.json", result.dump(2) + "\n");
   out.write_text("cases.csv", infer::evaluation_csv(e));
-  if (cfg.report) write_seg_page(cfg, cases, e, out);
+  if (cfg.report) write_seg_page(cfg, cases, e, example, out);
   out.commit();
   return result;
 }

@@ -38,13 +38,11 @@ std::vector<ReportVolume> example_volumes(const fs::path& file, std::string& exa
   };
   example = "test case " + (f.metadata.count("case") ? f.metadata.at("case") : std::string("?"));
   std::vector<ReportVolume> v;
-  v.push_back({"CT.nii.gz", nifti_gz_bytes(from_canonical(tensor("ct_hu"), g)), "gray", -160, 240, 1.0});
-  v.push_back({"SUV.nii.gz", nifti_gz_bytes(from_canonical(tensor("suv"), g)), "hot", 0, 10, 0.6});
+  v.push_back(ct_volume(nifti_gz_bytes(from_canonical(tensor("ct_hu"), g))));
+  v.push_back(pet_volume(nifti_gz_bytes(from_canonical(tensor("suv"), g)), /*over_ct=*/true));
   for (size_t i = 0; i < masks.size(); ++i) {
     const std::string name = "mask_" + std::to_string(i);
-    ReportVolume m{name + ".nii.gz", nifti_gz_bytes(from_canonical(tensor(name), g)), "green", 0.5, 1, 0.5, true};
-    m.label = masks[i].get<std::string>();
-    v.push_back(std::move(m));
+    v.push_back(mask_volume(name + ".nii.gz", nifti_gz_bytes(from_canonical(tensor(name), g)), masks[i].get<std::string>()));
   }
   return v;
 }

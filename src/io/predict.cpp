@@ -107,9 +107,9 @@ void write_report(StagedOutputs& out, const fs::path& mip, const ConvertedStudy&
     const Geometry g = half ? halved(study.suv.geom) : study.suv.geom;
     auto on = [&](const Volume& v, Interpolation i, double outside) { return half ? resample(v, g, i, outside) : v; };
     std::vector<ReportVolume> v;
-    if (study.ct_res) v.push_back({"CT.nii.gz", nifti_gz_bytes(on(*study.ct_res, Interpolation::kLinear, -1024.0)), "gray", -160, 240, 1.0});
-    v.push_back({"SUV.nii.gz", nifti_gz_bytes(on(study.suv, Interpolation::kLinear, 0.0)), "hot", 0, 10, study.ct_res ? 0.6 : 1.0});
-    v.push_back({"SEG.nii.gz", nifti_gz_bytes(on(mask, Interpolation::kNearest, 0.0)), "green", 0.5, 1, 0.5, /*mask=*/true});
+    if (study.ct_res) v.push_back(ct_volume(nifti_gz_bytes(on(*study.ct_res, Interpolation::kLinear, -1024.0))));
+    v.push_back(pet_volume(nifti_gz_bytes(on(study.suv, Interpolation::kLinear, 0.0)), study.ct_res.has_value()));
+    v.push_back(mask_volume("SEG.nii.gz", nifti_gz_bytes(on(mask, Interpolation::kNearest, 0.0))));
     return v;
   };
   r.volumes = volumes(false);

@@ -174,6 +174,16 @@ fs::path web_file(const fs::path& relative) {
 }
 }  // namespace
 
+ReportVolume ct_volume(std::string nifti) { return {"CT.nii.gz", std::move(nifti), "gray", -160, 240, 1.0}; }
+
+ReportVolume pet_volume(std::string nifti, bool over_ct) {
+  return {"SUV.nii.gz", std::move(nifti), "hot", 0, 10, over_ct ? 0.6 : 1.0};
+}
+
+ReportVolume mask_volume(std::string name, std::string nifti, std::string label) {
+  return {std::move(name), std::move(nifti), "green", 0.5, 1, 0.5, /*mask=*/true, std::move(label)};
+}
+
 fs::path niivue_bundle() { return web_file(fs::path("@niivue") / "niivue" / "dist" / "niivue.umd.js"); }
 
 fs::path marked_bundle() { return web_file(fs::path("marked") / "lib" / "marked.umd.js"); }

@@ -32,6 +32,12 @@ struct ReportVolume {
   std::string label;     // what the mask choice calls it ("truth", a model); empty: the name
 };
 
+/// The pages' usual volumes, from a volume's NIfTI bytes: a CT in HU (gray, window -160..240),
+/// a PET in SUV (hot, 0..10; opacity 0.6 over a CT, else 1) and a lesion mask (green, 0.5).
+ReportVolume ct_volume(std::string nifti);
+ReportVolume pet_volume(std::string nifti, bool over_ct);
+ReportVolume mask_volume(std::string name, std::string nifti, std::string label = "");
+
 struct StudyReport {
   std::string title;                  // e.g. "fratmae predict: STS_002"
   std::vector<ReportVolume> volumes;  // CT (gray), PET (hot), mask (green), on one grid

@@ -8,7 +8,7 @@
 // Exit 0 when every check holds; 1 with the failed checks on stderr; 77 when chromium or
 // playwright-core is missing (the test that runs this says it was skipped and why).
 import { readFileSync } from 'node:fs';
-import { check, finish, launch, open, viewerLoaded, quiet, canvasShowsAnImage } from './page_checks.mjs';
+import { check, withBrowser, open, viewerShowsAnImage } from './page_checks.mjs';
 
 const [report, lesionsFile, shot] = process.argv.slice(2);
 if (!report || !lesionsFile) {
@@ -17,14 +17,9 @@ if (!report || !lesionsFile) {
 }
 const lesions = JSON.parse(readFileSync(lesionsFile, 'utf8')).lesions;
 
-const browser = await launch();
-try {
+await withBrowser(async (browser) => {
   const { page, errors, requests } = await open(browser, report);
-  const loaded = await viewerLoaded(page);
-  await page.waitForTimeout(500);
-  quiet(errors, requests);
-  if (!loaded) throw new Error('the viewer did not load; nothing more to check');
-  await canvasShowsAnImage(page, shot);
+  await viewerShowsAnImage(page, errors, requests, shot);
 
   // One row per lesion; a click moves the crosshair to its centroid (world mm, RAS).
   const rows = await page.locator('#lesions tbody tr').count();
@@ -55,9 +50,4 @@ try {
     const d = Math.hypot(at.mm[0] - want[0], at.mm[1] - want[1], at.mm[2] - want[2]);
     check(d < 1, `row ${i + 1} moves the crosshair to lesion ${i + 1} (${d.toFixed(2)} mm from its centroid)`);
   }
-} catch (e) {
-  check(false, String(e && e.message ? e.message.split('\n')[0] : e));
-} finally {
-  await browser.close();
-}
-finish();
+});

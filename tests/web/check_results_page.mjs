@@ -8,7 +8,7 @@
 //
 // Exit 0 when every check holds; 1 with the failed checks on stderr; 77 when chromium or
 // playwright-core is missing.
-import { check, finish, launch, open, viewerLoaded, quiet, canvasShowsAnImage } from './page_checks.mjs';
+import { check, withBrowser, open, viewerShowsAnImage } from './page_checks.mjs';
 
 const [report, minTables, masks, shot] = process.argv.slice(2);
 if (!report || !minTables || !masks) {
@@ -16,8 +16,7 @@ if (!report || !minTables || !masks) {
   process.exit(2);
 }
 
-const browser = await launch();
-try {
+await withBrowser(async (browser) => {
   const { page, errors, requests } = await open(browser, report);
   await page.waitForFunction(() => window.fratmaeMarkdown, null, { timeout: 60000 });
   const md = await page.evaluate(() => ({
@@ -38,11 +37,7 @@ try {
   });
   check(images.every(Boolean), `every figure decodes (${images.filter(Boolean).length} of ${images.length})`);
 
-  const loaded = await viewerLoaded(page);
-  await page.waitForTimeout(500);
-  quiet(errors, requests);
-  if (!loaded) throw new Error('the viewer did not load; nothing more to check');
-  await canvasShowsAnImage(page, shot);
+  await viewerShowsAnImage(page, errors, requests, shot);
   const radios = await page.locator('#mask-choice input[type=radio]').count();
   check(radios === Number(masks), `one choice per mask (${radios}, ${masks} masks)`);
   // Choosing the last mask shows it alone: its opacity > 0, every other mask's 0.
@@ -56,9 +51,4 @@ try {
     check(op[op.length - 1] > 0 && op.slice(0, -1).every((o) => o === 0),
           `the last choice shows its mask alone (opacities ${op.join(', ')})`);
   }
-} catch (e) {
-  check(false, String(e && e.message ? e.message.split('\n')[0] : e));
-} finally {
-  await browser.close();
-}
-finish();
+});

@@ -14,15 +14,29 @@ export function check(ok, what) {
   return ok;
 }
 
-export function finish() {
+function finish() {
   if (failures.length) {
     console.error(`${failures.length} check(s) failed`);
     process.exit(1);
   }
 }
 
+// Runs `checks(browser)` in a launched browser: an exception is one failed check; the browser is
+// closed; the process exits 1 when any check failed.
+export async function withBrowser(checks) {
+  const browser = await launch();
+  try {
+    await checks(browser);
+  } catch (e) {
+    check(false, String(e && e.message ? e.message.split('\n')[0] : e));
+  } finally {
+    await browser.close();
+  }
+  finish();
+}
+
 // Headless chromium with WebGL2 through SwiftShader; exits 77 when it cannot be had.
-export async function launch() {
+async function launch() {
   const web = process.env.FRATMAE_WEB_DIR || path.join(here, '..', '..', 'web');
   let chromium;
   try {
@@ -56,21 +70,21 @@ export async function open(browser, file) {
 }
 
 // Waits for the page's viewer (window.fratmaeReport) and checks it loaded its volumes.
-export async function viewerLoaded(page) {
+async function viewerLoaded(page) {
   await page.waitForFunction(() => window.fratmaeReport && (window.fratmaeReport.ready || window.fratmaeReport.error),
                              null, { timeout: 120000 });
   const state = await page.evaluate(() => ({ ready: window.fratmaeReport.ready, error: window.fratmaeReport.error }));
   return check(state.ready && !state.error, `the viewer loaded the volumes${state.error ? ' (error: ' + state.error + ')' : ''}`);
 }
 
-export function quiet(errors, requests) {
+function quiet(errors, requests) {
   check(errors.length === 0, `no error in the console${errors.length ? ': ' + errors.join(' | ') : ''}`);
   check(requests.length === 0, `nothing fetched beyond the file${requests.length ? ': ' + requests.join(', ') : ''}`);
 }
 
 // The share of lit pixels and their SD in a screenshot of the viewer's canvas, decoded by the
 // browser itself; checks the canvas is not blank.
-export async function canvasShowsAnImage(page, shot) {
+async function canvasShowsAnImage(page, shot) {
   const png = await page.locator('#gl').screenshot(shot ? { path: shot } : {});
   const stats = await page.evaluate(async (b64) => {
     const img = new Image();
@@ -93,4 +107,14 @@ export async function canvasShowsAnImage(page, shot) {
   }, png.toString('base64'));
   return check(stats.lit > 0.05 && stats.sd > 10,
                `the viewer shows an image (${stats.w} x ${stats.h} px, ${(100 * stats.lit).toFixed(1)}% lit, sd ${stats.sd.toFixed(1)})`);
+}
+
+// The page's viewer loaded its volumes, nothing went wrong in the console or the network, and
+// its canvas shows an image (throws when the viewer did not load: nothing more to check).
+export async function viewerShowsAnImage(page, errors, requests, shot) {
+  const loaded = await viewerLoaded(page);
+  await page.waitForTimeout(500);
+  quiet(errors, requests);
+  if (!loaded) throw new Error('the viewer did not load; nothing more to check');
+  await canvasShowsAnImage(page, shot);
 }
