@@ -11,7 +11,7 @@
 # capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3),
 # noskip (no full-resolution convolutions on the raw input: only the encoders' path),
 # elr (the encoders at a fifth or a tenth of the decoder's learning rate), ds (deep supervision;
-# the encoders' path alone with patch 4).
+# the encoders' path alone with patch 4), prepath (the encoders' path from pre-trained encoders).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -196,6 +196,30 @@ group_stage2() {
   cohort_stage400
   stage s400_64_mean stage400_64 --steps 1500 --val-every 250 --pool mean
   stage s400_64_cls stage400_64 --steps 1500 --val-every 250 --pool cls
+}
+
+# Does pre-training give the encoders' path anything it can segment with? The path alone
+# (--input-skip false), trained and frozen, and the whole network, from random encoders and
+# from FratMAE / MAE pre-trainings as the `cpu` preset makes them (whole body 32 x 64 x 96,
+# 1,500 steps of 8 on 200 cases); the same 16 x 32 x 48 crops for every init.
+cohort_pre64() {
+  [ -d pre_raw ] || $F -q phantom --out pre_raw --cases 200 --seed 9003
+  [ -d pre64 ] || $F -q preprocess -d pre_raw -o pre64 --size 32 64 96 --no-native
+}
+group_prepath() {
+  cohort_pre64
+  for m in fratmae mae; do
+    [ -d "pre64_$m" ] || { local t=$(date +%s)
+      $F -q pretrain --cache pre64 --out "pre64_$m" --method $m --steps 1500 --batch 8 --lr 1e-3 --log-every 50
+      echo "pretrain pre64_$m: $(( $(date +%s) - t )) s: $(tail -1 pre64_$m/metrics.jsonl)" | tee -a $res; }
+  done
+  for init in random fratmae mae; do
+    local flags=(--feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input 16 32 48)
+    [ $init = random ] || flags+=(--init "pre64_$init")
+    seg "w8_lr5_lp33_${init}64_noskip" "${flags[@]}" --input-skip false
+    seg "w8_lr5_lp33_${init}64_noskip_frozen" "${flags[@]}" --input-skip false --freeze-encoders
+    seg "w8_lr5_lp33_${init}64_skip" "${flags[@]}"
+  done
 }
 
 cohort_seg

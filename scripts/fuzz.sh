@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-all=(csv_metadata clip_tokenizer safetensors nnunet_dataset_json)
+all=(csv_metadata clip_tokenizer safetensors nnunet_dataset_json cache_index)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is needed (Debian: apt-get install clang)" >&2; exit 1; }
@@ -24,7 +24,9 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
        -D_GLIBCXX_USE_CXX11_ABI=1 -DFMT_SHARED -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB
        -DFRATMAE_ASSETS_DIR=\"$(pwd)/assets\" -Isrc -Itests/fuzz -isystem /usr/include/torch/csrc/api/include)
 sources=(src/data/csv_table.cpp src/data/metadata.cpp src/io/autopet_layout.cpp src/core/atomic_output.cpp
-         src/text/clip_tokenizer.cpp src/core/safetensors.cpp tests/fuzz/fuzz_targets.cpp)
+         src/text/clip_tokenizer.cpp src/core/safetensors.cpp src/data/cache.cpp src/data/mapped_file.cpp
+         src/data/preprocess.cpp src/data/normalize.cpp src/data/case_arrays.cpp src/core/volume.cpp
+         tests/fuzz/fuzz_targets.cpp)
 objs=()
 for s in "${sources[@]}"; do
   o="$out/obj/$(echo "$s" | tr / _).o"

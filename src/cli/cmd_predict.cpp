@@ -39,6 +39,9 @@ void add_predict(CLI::App& app) {
   sub->add_flag("--probability", c->probability, "also write probability.nii.gz");
   sub->add_flag("--no-report{false}", c->report,
                 "no report.html (one page with the PET/CT and the mask in a viewer, the lesion table and the MIP)");
+  sub->add_option("--report-max-mb", c->report_max_mb,
+                  "report.html embeds the volumes at half resolution when, compressed, they exceed this many MB")
+      ->capture_default_str();
   sub->add_flag("--overwrite", c->overwrite, "replace existing outputs (never an input)");
   sub->add_option("--send", c->send,
                   "store SEG.dcm (DICOM PET input, lesions found) to a PACS: AET@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242");

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "data/cache_writer.h"
 #include "io/dataset_import.h"
 
 namespace fratmae::cli {
@@ -14,6 +15,7 @@ void add_preprocess(CLI::App& app) {
     io::PreprocessConfig cfg;
     std::string on_bad = "stop";
     bool no_native = false;
+    bool merge = false;
     std::vector<int64_t> size{160, 160, 192};
     std::vector<double> ct_window{-1000, 1000};
   };
@@ -25,7 +27,7 @@ void add_preprocess(CLI::App& app) {
       "with TCIA's clinical CSV or metadata.csv; or folders from fratmae convert) into a training cache: whole body resized to H x W x D, native "
       "copy for segmentation, normalised int16, prompts and CLIP ids. Incremental: cases already done "
       "with the same settings are skipped");
-  sub->add_option("-d,--data", a->cfg.data, "dataset folder")->required();
+  sub->add_option("-d,--data", a->cfg.data, "dataset folder");
   sub->add_option("-m,--metadata", a->cfg.metadata,
                   "metadata CSV(s): fratmae's (case,tracer,diagnosis,age,sex[,stage]) or AutoPET's FDG / PSMA tables; "
                   "default: those in DATA (metadata.csv, fdg_metadata.csv, psma_metadata.csv), else each case's study.json");
@@ -44,15 +46,30 @@ void add_preprocess(CLI::App& app) {
       ->check(CLI::IsMember({"log", "linear"}))
       ->capture_default_str();
   sub->add_flag("--overwrite", a->cfg.overwrite, "rebuild every case (also needed to change the settings of a cache)");
+  auto* shard = sub->add_option("--shard", a->cfg.shard,
+                                "do shard I of N of the cases (I/N, from 0; default: RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS "
+                                "or a SLURM array's task, else all) into OUT; the last shard to finish writes index.json");
+  sub->add_flag("--merge", a->merge,
+                "only merge the finished shards in OUT (index-I-of-N.json) into index.json, e.g. shards run as "
+                "separate jobs")
+      ->excludes(shard);
   sub->callback([a] {
+    if (a->merge) {
+      const data::ShardMerge m = data::merge_cache_shards(a->cfg.out);
+      if (m.shards == 0) throw FileError(a->cfg.out, "holds no shards to merge (index-I-of-N.json of preprocess --shard)");
+      if (!m.merged) throw FileError(a->cfg.out, "cannot merge the " + std::to_string(m.shards) + " shards yet: " + m.waiting_for + " is missing");
+      spdlog::info("cache {}: {} case(s) merged from {} shards", a->cfg.out.string(), m.cases, m.shards);
+      return;
+    }
+    if (a->cfg.data.empty()) throw Error("preprocess: --data DIR is required (or --merge)");
     a->cfg.settings.size = {a->size[0], a->size[1], a->size[2]};
     a->cfg.settings.normalize.ct_min_hu = a->ct_window[0];
     a->cfg.settings.normalize.ct_max_hu = a->ct_window[1];
     a->cfg.settings.native = !a->no_native;
     a->cfg.build.on_bad_case = a->on_bad == "skip" ? data::OnBadCase::kSkip : data::OnBadCase::kStop;
     const data::BuildReport r = io::preprocess_dataset(a->cfg);
-    spdlog::info("cache {}: {} case(s) ({} preprocessed, {} already current{}) in {:.1f} s",
-                 a->cfg.out.string(), r.total_in_cache, r.processed, r.skipped,
+    spdlog::info("cache {}: {} case(s){} ({} preprocessed, {} already current{}) in {:.1f} s",
+                 a->cfg.out.string(), r.total_in_cache, r.merged ? " from all shards" : "", r.processed, r.skipped,
                  r.failed ? ", " + std::to_string(r.failed) + " bad case(s) skipped" : std::string(), r.seconds);
     if (!r.failures.empty()) {
       std::string ids;

@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -69,6 +70,9 @@ int main(int argc, char** argv) {
 
   // Ctrl-C or a kill during any command leaves no hidden temporary files behind.
   fratmae::remove_staged_files_on_signal();
+  // Past a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk,
+  // instead of the signal ending the process mid-write.
+  ::signal(SIGXFSZ, SIG_IGN);
   fratmae::set_command_line(argc, argv);
   int rc = 0;
   try {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -122,12 +123,18 @@ fs::path StagedOutputs::stage(const std::string& name) {
 
 void StagedOutputs::remove_stale(const std::string& name) { stale_.push_back(dir_ / name); }
 
+std::string write_failure(int err) {
+  if (err == 0) return "cannot write (disk full, no permission or missing folder?)";
+  return std::string("cannot write (") + std::strerror(err) + ")";
+}
+
 void StagedOutputs::write_text(const std::string& name, const std::string& text) {
   const fs::path tmp = stage(name);
+  errno = 0;
   std::ofstream f(tmp, std::ios::binary);
   f << text;
   f.close();
-  if (!f) throw FileError(dir_ / name, "cannot write (disk full or no permission?)");
+  if (!f) throw FileError(dir_ / name, write_failure(errno));
 }
 
 void StagedOutputs::commit() {
@@ -153,13 +160,15 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
   const fs::path tmp = parent / (tmp_prefix() + path.filename().string());
   const SignalCleanup cleanup(tmp, 'f');
   {
+    errno = 0;
     std::ofstream f(tmp, std::ios::binary);
     f << text;
     f.close();
     if (!f) {
+      const int err = errno;
       std::error_code ec;
       fs::remove(tmp, ec);
-      throw FileError(path, "cannot write (disk full, no permission or missing folder?)");
+      throw FileError(path, write_failure(err));
     }
   }
   std::error_code ec;

@@ -67,6 +67,10 @@ void remove_staged_files_on_signal();
 /// Write `text` to `path` atomically (temporary file in the same folder, then rename).
 void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
+/// "cannot write (No space left on device)": why a write failed, from the errno the failed
+/// write left (`err`; 0: a guess naming the usual causes), for FileError messages.
+std::string write_failure(int err);
+
 /// Read a whole file; throws FileError naming the file if it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 

@@ -27,7 +27,7 @@ std::string read_all(int fd) {
 }
 }  // namespace
 
-FolderLock::FolderLock(const fs::path& dir, const std::string& what, const std::string& file_name)
+FolderLock::FolderLock(const fs::path& dir, const std::string& what, const std::string& file_name, bool wait)
     : dir_(dir), name_(file_name) {
   std::error_code ec;
   created_dir_ = !fs::exists(dir, ec);
@@ -36,7 +36,12 @@ FolderLock::FolderLock(const fs::path& dir, const std::string& what, const std::
   const fs::path file = dir / name_;
   fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw FileError(file, std::string("cannot open the folder's lock: ") + std::strerror(errno));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  int locked = ::flock(fd_, LOCK_EX | LOCK_NB);
+  if (locked != 0 && errno == EWOULDBLOCK && wait) {
+    while ((locked = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+  }
+  if (locked != 0) {
     const int err = errno;
     std::string holder = read_all(fd_);
     ::close(fd_);

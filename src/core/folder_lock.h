@@ -19,7 +19,10 @@ class FolderLock {
   /// this lock created and nothing else wrote into is removed again when the lock is released.
   /// `file_name`: another lock file in the same folder, for writers that share a folder but
   /// not their files (the shards of `predict --input`).
-  FolderLock(const std::filesystem::path& dir, const std::string& what, const std::string& file_name = kFileName);
+  /// `wait`: instead of refusing, wait until the other holder lets go (for short critical
+  /// steps such as merging the shards of a cache).
+  FolderLock(const std::filesystem::path& dir, const std::string& what, const std::string& file_name = kFileName,
+             bool wait = false);
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;

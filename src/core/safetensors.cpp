@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/atomic_output.h"
 #include "core/error.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -373,6 +375,7 @@ void save_safetensors(const fs::path& path, const std::map<std::string, at::Tens
       parent / (".fratmae-tmp-" + std::to_string(::getpid()) + "-" + path.filename().string());
   std::error_code ec;
   {
+    errno = 0;
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(p.header.data(), static_cast<std::streamsize>(p.header.size()));
     for (const auto& nt : p.tensors)
@@ -380,8 +383,9 @@ void save_safetensors(const fs::path& path, const std::map<std::string, at::Tens
                 static_cast<std::streamsize>(nt.second.nbytes()));
     out.close();
     if (!out) {
+      const int err = errno;
       fs::remove(tmp, ec);
-      throw FileError(path, "cannot write (disk full, no permission or missing folder?)");
+      throw FileError(path, write_failure(err));
     }
   }
   fs::rename(tmp, path, ec);

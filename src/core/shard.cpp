@@ -65,4 +65,10 @@ Shard Shard::resolve(const std::string& given) {
   return Shard{};
 }
 
+std::string launcher_job_id() {
+  for (const char* v : {"TORCHELASTIC_RUN_ID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"})
+    if (const char* x = std::getenv(v); x && *x) return std::string(v) + "=" + x;
+  return "";
+}
+
 }  // namespace fratmae

@@ -32,4 +32,8 @@ struct Shard {
   static Shard resolve(const std::string& given);
 };
 
+/// The launcher's job id ("TORCHELASTIC_RUN_ID=...", "SLURM_ARRAY_JOB_ID=...", "SLURM_JOB_ID=...";
+/// "" without one), so that the shards of an earlier job are not merged with this one's.
+std::string launcher_job_id();
+
 }  // namespace fratmae

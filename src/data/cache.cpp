@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "data/cache_format.h"
@@ -22,6 +25,37 @@ at::ScalarType dtype_of(const std::string& name, const fs::path& file) {
 }
 
 }  // namespace
+
+namespace {
+// CLIP's vocabulary (text/clip_tokenizer.h, model/config.h): every text id of a case lies in it.
+constexpr int64_t kClipVocabSize = 49408;
+}  // namespace
+
+// The arrays of a case as the readers use them: whole-body volumes of the cache's size, native
+// volumes of one shape, the types the writer writes, lesion voxels inside the native volume.
+void check_case_arrays(const CachedCase& c, const CacheSettings& settings, const fs::path& index_path) {
+  auto bad = [&](const std::string& what) { throw FileError(index_path, "case " + c.id + ": " + what + "; rebuild the cache"); };
+  const std::vector<int64_t> wb(settings.size.begin(), settings.size.end());
+  for (const auto& [name, t, type] : {std::tuple{"wb_ct", c.wb_ct, at::kShort}, std::tuple{"wb_pet", c.wb_pet, at::kShort},
+                                      std::tuple{"wb_seg", c.wb_seg, at::kByte}})
+    if (t.defined() && (t.sizes().vec() != wb || t.scalar_type() != type))
+      bad(std::string(name) + " is not a " + c10::toString(type) + " volume of the cache's whole-body size");
+  if (c.nat_ct.defined() != c.nat_pet.defined() || (c.nat_seg.defined() && !c.nat_ct.defined()))
+    bad("its native-resolution arrays are incomplete");
+  if (c.nat_ct.defined()) {
+    const auto shape = c.nat_ct.sizes().vec();
+    if (shape.size() != 3 || c.nat_ct.scalar_type() != at::kShort || c.nat_pet.sizes().vec() != shape ||
+        c.nat_pet.scalar_type() != at::kShort || (c.nat_seg.defined() && (c.nat_seg.sizes().vec() != shape || c.nat_seg.scalar_type() != at::kByte)))
+      bad("its native-resolution arrays differ in shape or type");
+  }
+  const at::Tensor& lv = c.lesion_voxels;
+  if (lv.dim() != 2 || lv.size(1) != 3 || lv.scalar_type() != at::kInt) bad("lesion_voxels is not an (n, 3) int32 array");
+  if (lv.size(0) > 0) {
+    if (!c.nat_ct.defined()) bad("it has lesion voxels but no native-resolution volume");
+    const at::Tensor limit = at::tensor(c.nat_ct.sizes().vec(), at::kInt).unsqueeze(0);
+    if ((lv < 0).any().item<bool>() || (lv >= limit).any().item<bool>()) bad("a lesion voxel lies outside its volume");
+  }
+}
 
 std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
   const fs::path index_path = dir / kCacheIndexName;
@@ -57,16 +91,25 @@ std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
       c.prompt = rec.at("prompt").get<std::string>();
       const std::vector<int64_t> ids = rec.at("text_ids").get<std::vector<int64_t>>();
       if (ids.size() != 77) throw FileError(index_path, "case " + c.id + ": text_ids must have 77 entries");
+      for (int64_t id : ids)
+        if (id < 0 || id >= kClipVocabSize)
+          throw FileError(index_path, "case " + c.id + ": text id " + std::to_string(id) + " is outside CLIP's vocabulary");
       c.text_ids = at::tensor(ids, at::kLong);
       cache->text_ids_[i].copy_(c.text_ids);
       c.stage_label = rec.at("stage_label").get<int64_t>();
+      if (c.stage_label < -1 || c.stage_label > 1)
+        throw FileError(index_path, "case " + c.id + ": stage_label must be -1, 0 or 1");
       cache->stage_labels_[i] = c.stage_label;
       c.wb_spacing = rec.at("wb_spacing_mm").get<std::array<double, 3>>();
       c.nat_spacing = rec.at("native_spacing_mm").get<std::array<double, 3>>();
       c.source_geometry = geometry_from_json(rec.at("source").value("geometry", json()));
       c.record = rec;
 
-      const fs::path file = dir / rec.at("file").get<std::string>();
+      // A case file lies inside the cache folder: no absolute path, no "..".
+      const fs::path rel = rec.at("file").get<std::string>();
+      if (rel.empty() || rel.is_absolute() || std::any_of(rel.begin(), rel.end(), [](const fs::path& p) { return p == ".."; }))
+        throw FileError(index_path, "case " + c.id + ": its file '" + rel.string() + "' is not inside the cache folder");
+      const fs::path file = dir / rel;
       if (!fs::exists(file, ec))
         throw FileError(file, "case file is missing: the cache is incomplete; run fratmae preprocess again");
       auto map = std::make_shared<MappedFile>(file);
@@ -78,9 +121,16 @@ std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
         const at::ScalarType t = dtype_of(a.at("dtype").get<std::string>(), file);
         const std::vector<int64_t> shape = a.at("shape").get<std::vector<int64_t>>();
         const int64_t offset = a.at("offset").get<int64_t>();
+        // Sizes checked without overflow: every dimension >= 0, the bytes within the file.
+        const int64_t elem = static_cast<int64_t>(c10::elementSize(t));
         int64_t numel = 1;
-        for (int64_t s : shape) numel *= s;
-        if (offset < 0 || offset + numel * static_cast<int64_t>(c10::elementSize(t)) > expect)
+        bool fits = offset >= 0 && offset <= expect;
+        for (int64_t s : shape) {
+          if (s < 0 || (s > 0 && numel > (expect / elem) / s)) fits = false;
+          if (!fits) break;
+          numel *= s;
+        }
+        if (!fits || numel * elem > expect - offset)
           throw FileError(file, "array " + name + " lies outside the file; rebuild the cache");
         // Read-only view of the mapping; the deleter keeps the mapping alive.
         void* ptr = const_cast<uint8_t*>(map->data() + offset);
@@ -96,6 +146,7 @@ std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
       if (!c.wb_ct.defined() || !c.wb_pet.defined())
         throw FileError(index_path, "case " + c.id + " has no whole-body arrays; rebuild the cache");
       if (!c.lesion_voxels.defined()) c.lesion_voxels = at::zeros({0, 3}, at::kInt);
+      check_case_arrays(c, cache->settings_, index_path);
       cache->cases_.push_back(std::move(c));
     }
   } catch (const json::exception& e) {

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <set>
@@ -42,8 +45,9 @@ const char* dtype_name(at::ScalarType t) {
 std::pair<json, int64_t> write_arrays(const fs::path& path,
                                       const std::vector<std::pair<std::string, at::Tensor>>& arrays,
                                       const fs::path& shown_as) {
+  errno = 0;
   std::ofstream f(path, std::ios::binary);
-  if (!f) throw FileError(shown_as, "cannot create (no permission, or disk full?)");
+  if (!f) throw FileError(shown_as, "cannot create (" + std::string(errno ? std::strerror(errno) : "no permission, or disk full?") + ")");
   json rec = json::object();
   int64_t pos = 0;
   static const char zeros[kCacheAlignment] = {};
@@ -58,8 +62,46 @@ std::pair<json, int64_t> write_arrays(const fs::path& path,
     pos += bytes;
   }
   f.close();
-  if (!f) throw FileError(shown_as, "cannot write (disk full?)");
+  if (!f) throw FileError(shown_as, write_failure(errno));
   return {rec, pos};
+}
+
+// "index-2-of-3.json" -> (2, 3); anything else -> (-1, -1).
+std::pair<int64_t, int64_t> shard_index_name(const std::string& name) {
+  long long i = -1, n = -1;
+  int used = 0;
+  if (std::sscanf(name.c_str(), "index-%lld-of-%lld.json%n", &i, &n, &used) == 2 &&
+      used == static_cast<int>(name.size()) && n > 1 && i >= 0 && i < n &&
+      name == "index-" + std::to_string(i) + "-of-" + std::to_string(n) + ".json")
+    return {i, n};
+  return {-1, -1};
+}
+
+std::string shard_index_file(const Shard& s) { return "index" + s.suffix() + ".json"; }
+
+// index.json's content (or a shard index's, with `extra` fields).
+json cache_index_json(const json& settings, const std::string& hash, const std::map<std::string, json>& cases) {
+  json list = json::array();
+  for (const auto& [id, rec] : cases) list.push_back(rec);
+  return {{"format", "fratmae-cache"},
+          {"format_version", kCacheFormatVersion},
+          {"fratmae_version", FRATMAE_VERSION},
+          {"provenance", provenance()},
+          {"layout", "[H, W, D] = [anterior->posterior, right->left, superior->inferior]"},
+          {"settings", settings},
+          {"settings_hash", hash},
+          {"cases", list}};
+}
+
+// Remove the case files of `dir` that `cases` does not list.
+void remove_unlisted_case_files(const fs::path& dir, const std::map<std::string, json>& cases) {
+  std::set<std::string> listed;
+  for (const auto& [id, rec] : cases) listed.insert(fs::path(rec.value("file", "")).filename().string());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir / kCacheCasesDir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.path().extension() == ".bin" && !listed.count(name)) fs::remove(e.path(), ec);
+  }
 }
 
 bool file_intact(const fs::path& dir, const json& rec) {
@@ -72,29 +114,40 @@ bool file_intact(const fs::path& dir, const json& rec) {
 }  // namespace
 
 CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
-                         const fs::path& clip_vocab)
-    : dir_(std::move(dir)), settings_(std::move(settings)), hash_(settings_.hash()),
+                         const fs::path& clip_vocab, Shard shard)
+    : dir_(std::move(dir)), settings_(std::move(settings)), hash_(settings_.hash()), shard_(std::move(shard)),
       last_checkpoint_(std::chrono::steady_clock::now()) {
   settings_.validate();
   std::error_code ec;
-  const fs::path index_path = dir_ / kCacheIndexName;
+  const fs::path main_index = dir_ / kCacheIndexName;
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
     throw FileError(dir_, "exists and is not a folder; choose another --out");
-  // One writer per cache; the lock file does not count as content below.
-  const bool had_content = fs::exists(dir_, ec) && std::any_of(fs::directory_iterator(dir_, ec), fs::directory_iterator(),
-                                                               [](const auto& e) { return e.path().filename() != FolderLock::kFileName; });
-  lock_ = std::make_unique<FolderLock>(dir_, "preprocess");
-  if (fs::exists(index_path, ec)) {
+  // One writer per cache (per shard of it); lock files do not count as content below, nor, for
+  // a shard, what other shards of the cache have written.
+  bool shards_present = false;
+  const bool had_content =
+      fs::exists(dir_, ec) && std::any_of(fs::directory_iterator(dir_, ec), fs::directory_iterator(), [&](const auto& e) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind(FolderLock::kFileName, 0) == 0) return false;
+        if (shard_index_name(name).second > 0) shards_present = true;
+        return !(shard_.enabled() && (shard_index_name(name).second > 0 || name == kCacheCasesDir));
+      });
+  lock_ = std::make_unique<FolderLock>(dir_, shard_.enabled() ? "preprocess --shard " + shard_.to_string() : "preprocess",
+                                       std::string(FolderLock::kFileName) + shard_.suffix());
+  if (shards_present && !shard_.enabled())
+    spdlog::warn("preprocess: {} holds the indexes of an unfinished sharded run (index-I-of-N.json); this run "
+                 "replaces them (preprocess --merge would have combined them)", dir_.string());
+  if (fs::exists(main_index, ec)) {
     json index;
     try {
-      index = json::parse(read_file(index_path));
+      index = json::parse(read_file(main_index));
     } catch (const json::exception& e) {
       if (!overwrite)
-        throw FileError(index_path, std::string("is not valid JSON (") + e.what() +
+        throw FileError(main_index, std::string("is not valid JSON (") + e.what() +
                                         "); pass --overwrite to rebuild the cache");
     }
     if (!overwrite && index.value("format", "") != "fratmae-cache")
-      throw FileError(index_path, "is not a fratmae cache index; choose another --out");
+      throw FileError(main_index, "is not a fratmae cache index; choose another --out");
     if (!overwrite && index.value("settings_hash", "") != hash_)
       throw FileError(dir_, "this cache was made with other settings (" +
                                 index.value("settings", json::object()).dump() +
@@ -105,6 +158,12 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
   } else if (had_content && !overwrite) {
     throw FileError(dir_, "is a non-empty folder without " + std::string(kCacheIndexName) +
                               ", so not a fratmae cache; choose an empty or new --out");
+  }
+  // A shard resumes from its own index too (the cases it finished before it was stopped).
+  if (shard_.enabled() && !overwrite && fs::exists(index_path(), ec)) {
+    const json own = json::parse(read_file(index_path()), nullptr, false);
+    if (!own.is_discarded() && own.value("settings_hash", "") == hash_)
+      for (const json& rec : own.value("cases", json::array())) existing_[rec.at("id").get<std::string>()] = rec;
   }
   fs::create_directories(dir_ / kCacheCasesDir, ec);
   if (ec) throw FileError(dir_ / kCacheCasesDir, "cannot create folder: " + ec.message());
@@ -133,6 +192,15 @@ std::string CacheWriter::file_name(const std::string& id) const {
     safe += "_" + std::to_string(h % 100000000);
   }
   return std::string(kCacheCasesDir) + "/" + safe + ".bin";
+}
+
+fs::path CacheWriter::index_path() const {
+  return dir_ / (shard_.enabled() ? shard_index_file(shard_) : std::string(kCacheIndexName));
+}
+
+void CacheWriter::set_dataset_ids(std::vector<std::string> ids) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  dataset_ids_ = std::move(ids);
 }
 
 bool CacheWriter::is_current(const std::string& id, const std::string& signature) const {
@@ -202,22 +270,20 @@ void CacheWriter::add_case(const CaseArrays& c, const std::string& signature) {
 }
 
 json CacheWriter::index_json(const std::map<std::string, json>& cases) const {
-  json list = json::array();
-  for (const auto& [id, rec] : cases) list.push_back(rec);
-  return {{"format", "fratmae-cache"},
-          {"format_version", kCacheFormatVersion},
-          {"fratmae_version", FRATMAE_VERSION},
-          {"provenance", provenance()},
-          {"layout", "[H, W, D] = [anterior->posterior, right->left, superior->inferior]"},
-          {"settings", settings_.to_json()},
-          {"settings_hash", hash_},
-          {"cases", list}};
+  json index = cache_index_json(settings_.to_json(), hash_, cases);
+  if (shard_.enabled()) {
+    index["shard"] = shard_.to_string();
+    index["job"] = launcher_job_id();
+    index["dataset_ids"] = dataset_ids_;
+    index["complete"] = false;
+  }
+  return index;
 }
 
 void CacheWriter::checkpoint_locked() {
   std::map<std::string, json> all = existing_;
   for (const auto& [id, rec] : next_) all[id] = rec;
-  write_file_atomic(dir_ / kCacheIndexName, index_json(all).dump(1) + "\n");
+  write_file_atomic(index_path(), index_json(all).dump(1) + "\n");
   existing_ = std::move(all);
   last_checkpoint_ = std::chrono::steady_clock::now();
 }
@@ -229,16 +295,87 @@ void CacheWriter::checkpoint() {
 
 int64_t CacheWriter::commit() {
   std::lock_guard<std::mutex> lock(mutex_);
-  write_file_atomic(dir_ / kCacheIndexName, index_json(next_).dump(1) + "\n");
-  std::set<std::string> listed;
-  for (const auto& [id, rec] : next_) listed.insert(fs::path(rec.value("file", "")).filename().string());
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir_ / kCacheCasesDir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (e.path().extension() == ".bin" && !listed.count(name)) fs::remove(e.path(), ec);
+  json index = index_json(next_);
+  if (shard_.enabled()) index["complete"] = true;
+  write_file_atomic(index_path(), index.dump(1) + "\n");
+  if (!shard_.enabled()) {
+    remove_unlisted_case_files(dir_, next_);
+    // A one-process run replaces the indexes of an unfinished sharded run.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_, ec))
+      if (shard_index_name(e.path().filename().string()).second > 0) fs::remove(e.path(), ec);
   }
   existing_ = next_;
   return static_cast<int64_t>(next_.size());
+}
+
+ShardMerge merge_cache_shards(const fs::path& dir, const std::optional<std::string>& job, int64_t count) {
+  FolderLock lock(dir, "preprocess: merging the shards", FolderLock::kFileName, /*wait=*/true);
+  std::error_code ec;
+  std::map<int64_t, std::vector<fs::path>> by_count;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto [i, n] = shard_index_name(e.path().filename().string());
+    if (n > 0) by_count[n].push_back(e.path());
+  }
+  ShardMerge m;
+  if (count == 0) {
+    if (by_count.empty()) {
+      m.waiting_for = "no shard indexes (index-I-of-N.json) in " + dir.string();
+      return m;
+    }
+    if (!job && by_count.size() > 1) {
+      std::string counts;
+      for (const auto& [n, files] : by_count) counts += (counts.empty() ? "" : ", ") + std::to_string(n);
+      throw FileError(dir, "holds the shards of runs split " + counts +
+                               " ways; remove the indexes (index-I-of-N.json) of the runs you do not want, then merge");
+    }
+    count = by_count.rbegin()->first;
+  }
+  m.shards = count;
+  std::map<std::string, json> cases;
+  json first;
+  for (int64_t i = 0; i < count; ++i) {
+    const Shard s{i, count};
+    const fs::path f = dir / shard_index_file(s);
+    if (!fs::is_regular_file(f, ec)) {
+      m.waiting_for = "shard " + s.to_string();
+      return m;
+    }
+    const json idx = json::parse(read_file(f), nullptr, false);
+    if (idx.is_discarded() || !idx.value("complete", false)) {
+      m.waiting_for = "shard " + s.to_string() + " (not finished)";
+      return m;
+    }
+    if (job && idx.value("job", std::string("?")) != *job) {
+      m.waiting_for = "shard " + s.to_string() + " of this job (" + f.string() + " is from another: '" +
+                      idx.value("job", std::string()) + "')";
+      return m;
+    }
+    if (i == 0) {
+      first = idx;
+    } else if (idx.value("settings_hash", "") != first.value("settings_hash", "") ||
+               idx.value("dataset_ids", json()) != first.value("dataset_ids", json())) {
+      if (job) {
+        m.waiting_for = "shard " + s.to_string() + " of the same settings and dataset";
+        return m;
+      }
+      throw FileError(f, "was made with other settings or from another dataset than " +
+                             (dir / shard_index_file(Shard{0, count})).string() + "; the shards cannot be merged");
+    }
+    for (const json& rec : idx.value("cases", json::array())) {
+      const std::string id = rec.at("id").get<std::string>();
+      if (!cases.emplace(id, rec).second) throw FileError(f, "lists case " + id + ", which another shard lists too");
+    }
+  }
+  write_file_atomic(dir / kCacheIndexName, cache_index_json(first["settings"], first.value("settings_hash", ""), cases).dump(1) + "\n");
+  remove_unlisted_case_files(dir, cases);
+  for (const auto& [n, files] : by_count)
+    if (n == count)
+      for (const fs::path& f : files) fs::remove(f, ec);
+  for (int64_t i = 0; i < count; ++i) fs::remove(dir / (std::string(FolderLock::kFileName) + Shard{i, count}.suffix()), ec);
+  m.merged = true;
+  m.cases = static_cast<int64_t>(cases.size());
+  return m;
 }
 
 BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, const BuildOptions& opt) {
@@ -249,8 +386,25 @@ BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, c
       if (!ids.insert(j.id).second) throw Error("preprocess: case id '" + j.id + "' appears twice in the dataset");
   }
   BuildReport report;
+  // A shard: every id of the dataset (sorted) for its index; its own share of them to do.
+  std::vector<const CaseJob*> mine;
+  for (const CaseJob& j : jobs) mine.push_back(&j);
+  const Shard& shard = writer.shard();
+  if (shard.enabled()) {
+    std::sort(mine.begin(), mine.end(), [](const CaseJob* a, const CaseJob* b) { return a->id < b->id; });
+    std::vector<std::string> ids;
+    for (const CaseJob* j : mine) ids.push_back(j->id);
+    writer.set_dataset_ids(ids);
+    std::vector<const CaseJob*> owned;
+    for (size_t i = 0; i < mine.size(); ++i)
+      if (shard.owns(static_cast<int64_t>(i))) owned.push_back(mine[i]);
+    spdlog::info("preprocess: shard {} (from {}): {} of the {} cases", shard.to_string(), shard.source, owned.size(),
+                 mine.size());
+    mine = std::move(owned);
+  }
   std::vector<const CaseJob*> todo;
-  for (const CaseJob& j : jobs) {
+  for (const CaseJob* jp : mine) {
+    const CaseJob& j = *jp;
     if (writer.is_current(j.id, j.signature)) {
       writer.keep(j.id);
       ++report.skipped;
@@ -308,10 +462,32 @@ BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, c
   for (auto& t : pool) t.join();
   if (progress) progress->finish();
   if (failure) {
-    writer.checkpoint();  // the cases finished so far are reused by the next run
+    // The cases finished so far are listed for the next run to reuse; with none finished the
+    // index stays as it was (an --overwrite that failed at once keeps the old cache usable).
+    // A failure to write it (the disk that just filled up) must not hide the first error.
+    if (writer.added() > 0) {
+      try {
+        writer.checkpoint();
+      } catch (const std::exception& e) {
+        spdlog::warn("preprocess: could not record the cases finished so far: {}", e.what());
+      }
+    }
     std::rethrow_exception(failure);
   }
   report.total_in_cache = writer.commit();
+  if (shard.enabled()) {
+    // Every shard commits its index before it looks at the others', so the last to finish
+    // sees them all.
+    const ShardMerge m = merge_cache_shards(writer.dir(), launcher_job_id(), shard.count);
+    if (m.merged) {
+      report.merged = true;
+      report.total_in_cache = m.cases;
+      spdlog::info("preprocess: all {} shards done; merged into {}", m.shards, (writer.dir() / kCacheIndexName).string());
+    } else {
+      spdlog::info("preprocess: shard {} done; waiting for {} before index.json is written", shard.to_string(),
+                   m.waiting_for);
+    }
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }

@@ -6,6 +6,12 @@
 //
 // build_cache() runs a list of CaseJobs over worker threads with progress and ETA, skipping
 // cases already in the cache with the same settings and source signature.
+//
+// Sharded (many processes, e.g. a SLURM array): a writer given shard I of N builds the cases
+// whose index in the sorted id list is I mod N into the same folder, with its own lock
+// (.fratmae.lock-I-of-N) and index (index-I-of-N.json); the shard that finishes last merges
+// the N shard indexes into index.json (merge_cache_shards), so the cache equals, case file for
+// case file and record for record, what one process writes.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,10 +22,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/folder_lock.h"
+#include "core/shard.h"
 #include "data/case_arrays.h"
 #include "data/preprocess.h"
 
@@ -35,8 +43,10 @@ class CacheWriter {
   /// made with other settings, or a non-empty folder that is not a cache, is an error naming
   /// the folder unless `overwrite` (then every case is rebuilt). `clip_vocab` empty: CLIP's
   /// default vocabulary (text/clip_tokenizer.h).
+  /// With `shard` enabled, this writer builds that shard of the cache (see above): it
+  /// reuses current cases of the folder's index.json and of its own shard index.
   CacheWriter(std::filesystem::path dir, CacheSettings settings, bool overwrite = false,
-              const std::filesystem::path& clip_vocab = {});
+              const std::filesystem::path& clip_vocab = {}, Shard shard = {});
   ~CacheWriter();
   CacheWriter(const CacheWriter&) = delete;
   CacheWriter& operator=(const CacheWriter&) = delete;
@@ -50,13 +60,19 @@ class CacheWriter {
   /// case. `signature` identifies the inputs (paths, sizes, times, metadata) for is_current().
   void add_case(const CaseArrays& c, const std::string& signature = "");
   /// Write index.json (atomically) listing every kept and added case, sorted by id; case
-  /// files no longer listed are removed. Returns the number of cases listed.
+  /// files no longer listed are removed. Returns the number of cases listed. A shard writes
+  /// its complete shard index instead (with the dataset's ids and the launcher's job) and
+  /// removes nothing.
   int64_t commit();
+  /// A shard's view of the dataset: every case id of it (sorted), recorded in the shard index
+  /// so that only shards of the same dataset are merged.
+  void set_dataset_ids(std::vector<std::string> ids);
   /// Write index.json with the cases found on disk plus those added so far (no file removed):
   /// what an interrupted or stopped run leaves, so that the next run resumes.
   void checkpoint();
 
   const std::filesystem::path& dir() const { return dir_; }
+  const Shard& shard() const { return shard_; }
   const CacheSettings& settings() const { return settings_; }
   int64_t added() const;
   int64_t kept() const;
@@ -65,6 +81,7 @@ class CacheWriter {
   nlohmann::json index_json(const std::map<std::string, nlohmann::json>& cases) const;
   void checkpoint_locked();
   std::string file_name(const std::string& id) const;
+  std::filesystem::path index_path() const;  // index.json, or this shard's index
 
   std::filesystem::path dir_;
   CacheSettings settings_;
@@ -74,6 +91,8 @@ class CacheWriter {
   mutable std::mutex mutex_;
   std::map<std::string, nlohmann::json> existing_;  // records of the index found on disk
   std::map<std::string, nlohmann::json> next_;      // records of the index to write
+  Shard shard_;
+  std::vector<std::string> dataset_ids_;
   int64_t added_ = 0, kept_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_;
 };
@@ -95,6 +114,7 @@ struct BuildOptions {
 
 struct BuildReport {
   int64_t processed = 0, skipped = 0, failed = 0, total_in_cache = 0;
+  bool merged = false;  // a shard: it finished last and merged the shards (total_in_cache: all of them)
   std::vector<std::pair<std::string, std::string>> failures;  // (case, message)
   double seconds = 0;
 };
@@ -103,7 +123,24 @@ struct BuildReport {
 /// commit. Each worker thread runs LibTorch single-threaded. A case that fails is logged with
 /// its message and skipped (kSkip) or stops the run with that message (kStop); with kStop
 /// nothing is committed, but finished case files stay for the next run's incremental reuse.
-/// Duplicate ids are an error.
+/// Duplicate ids are an error. A shard writer runs only its share of `jobs` and, when every
+/// shard of its job is complete, merges them.
 BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, const BuildOptions& opt);
+
+struct ShardMerge {
+  bool merged = false;
+  int64_t shards = 0, cases = 0;
+  std::string waiting_for;  // when not merged: what is missing ("shard 2/3", ...)
+};
+
+/// Merge the shard indexes index-I-of-N.json of the cache `dir` into its index.json (under the
+/// folder's main lock, waiting for it): the union of their case records, sorted by id; case
+/// files no shard lists are removed, and so are the shard indexes. Merged only when all N are
+/// complete, made with one setting and one dataset, and, with `job` given, by that launcher job
+/// (core/shard.h launcher_job_id); otherwise nothing changes and `waiting_for` says why. With
+/// `job` empty (`preprocess --merge`), shard indexes of another count than `count` (0: the only
+/// count found) are an error naming them.
+ShardMerge merge_cache_shards(const std::filesystem::path& dir, const std::optional<std::string>& job = std::nullopt,
+                              int64_t count = 0);
 
 }  // namespace fratmae::data

@@ -88,6 +88,19 @@ nlohmann::json SegMetrics::to_json() const {
   return j;
 }
 
+SegMetrics SegMetrics::from_json(const nlohmann::json& j) {
+  auto num = [&](const char* name) {
+    const nlohmann::json& v = j.at(name);
+    return v.is_null() ? kNaN : v.get<double>();
+  };
+  SegMetrics m;
+  m.dice = num("dice"), m.iou = num("iou"), m.sensitivity = num("sensitivity"), m.precision = num("precision");
+  m.fp_volume_ml = num("fp_volume_ml"), m.fn_volume_ml = num("fn_volume_ml");
+  m.truth_volume_ml = num("truth_volume_ml"), m.pred_volume_ml = num("pred_volume_ml");
+  m.truth_lesions = j.at("truth_lesions").get<int64_t>(), m.pred_lesions = j.at("pred_lesions").get<int64_t>();
+  return m;
+}
+
 double nan_mean(const std::vector<double>& v) {
   double s = 0;
   int64_t n = 0;

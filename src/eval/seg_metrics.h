@@ -29,6 +29,7 @@ struct SegMetrics {
   int64_t truth_lesions = 0, pred_lesions = 0;
 
   nlohmann::json to_json() const;  // NaN written as null
+  static SegMetrics from_json(const nlohmann::json& j);  // to_json()'s inverse (null read as NaN)
   static const std::vector<std::string>& names();  // in to_json()'s order, for CSV columns
   double get(const std::string& name) const;        // by name; throws for an unknown one
 };

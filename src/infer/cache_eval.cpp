@@ -1,11 +1,14 @@
 #include "infer/cache_eval.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <sstream>
 
 #include "core/provenance.h"
 #include "core/atomic_output.h"
+#include "core/error.h"
 #include "core/progress.h"
 #include "core/torch_compat.h"
 #include "data/normalize.h"
@@ -120,6 +123,79 @@ void summarize_staging(StageEvaluation& e, const eval::BootstrapOptions& bo) {
   };
   e.summary = {{"accuracy", stat(eval::accuracy).to_json()},
                {"macro_sensitivity", stat(eval::macro_sensitivity).to_json()}};
+}
+
+namespace {
+// The position of every id of `ids`, for putting gathered cases back in the split's order.
+std::map<std::string, size_t> positions(const std::vector<std::string>& ids) {
+  std::map<std::string, size_t> at;
+  for (size_t i = 0; i < ids.size(); ++i) at[ids[i]] = i;
+  return at;
+}
+
+// The cases of every share, each a JSON object with "case", in the order of `ids`.
+std::vector<json> cases_in_order(const std::vector<std::string>& shares, const std::vector<std::string>& ids) {
+  const std::map<std::string, size_t> at = positions(ids);
+  std::vector<json> cases;
+  for (const std::string& s : shares) {
+    json share = json::parse(s);
+    for (json& c : share.at("cases")) {
+      if (!at.count(c.at("case").get<std::string>()))
+        throw Error("evaluation: a process scored case " + c.at("case").get<std::string>() + ", which is not in the split");
+      cases.push_back(std::move(c));
+    }
+  }
+  std::sort(cases.begin(), cases.end(), [&](const json& a, const json& b) {
+    return at.at(a["case"].get<std::string>()) < at.at(b["case"].get<std::string>());
+  });
+  return cases;
+}
+}  // namespace
+
+std::string share_text(const SegEvaluation& e) {
+  json cases = json::array();
+  size_t l = 0;
+  for (size_t i = 0; i < e.ids.size(); ++i) {
+    // A case's lesions are the next truth_lesions entries of e.lesions (one per truth component).
+    json lesions = json::array();
+    for (int64_t k = 0; k < e.cases[i].truth_lesions && l < e.lesions.size(); ++k, ++l)
+      lesions.push_back({e.lesions[l].volume_ml, e.lesions[l].detected});
+    cases.push_back({{"case", e.ids[i]}, {"metrics", e.cases[i].to_json()}, {"lesions", lesions}});
+  }
+  return json{{"cases", cases}}.dump();
+}
+
+std::string share_text(const StageEvaluation& e) {
+  json cases = json::array();
+  for (size_t i = 0; i < e.ids.size(); ++i)
+    cases.push_back({{"case", e.ids[i]}, {"truth", e.truth[i]}, {"pred", e.pred[i]}, {"p_advanced", e.p_advanced[i]}});
+  return json{{"cases", cases}}.dump();
+}
+
+SegEvaluation seg_evaluation_from_shares(const std::vector<std::string>& shares, const std::vector<std::string>& ids,
+                                         const eval::BootstrapOptions& bo) {
+  SegEvaluation e;
+  for (const json& c : cases_in_order(shares, ids)) {
+    e.ids.push_back(c["case"].get<std::string>());
+    e.cases.push_back(eval::SegMetrics::from_json(c.at("metrics")));
+    for (const json& l : c.at("lesions")) e.lesions.push_back({l.at(0).get<double>(), l.at(1).get<bool>()});
+  }
+  e.summary = summarize_segmentation(e.cases, bo);
+  e.detection = eval::detection_by_size(e.lesions);
+  return e;
+}
+
+StageEvaluation stage_evaluation_from_shares(const std::vector<std::string>& shares, const std::vector<std::string>& ids,
+                                             const eval::BootstrapOptions& bo) {
+  StageEvaluation e;
+  for (const json& c : cases_in_order(shares, ids)) {
+    e.ids.push_back(c["case"].get<std::string>());
+    e.truth.push_back(c.at("truth").get<int64_t>());
+    e.pred.push_back(c.at("pred").get<int64_t>());
+    e.p_advanced.push_back(c.at("p_advanced").get<double>());
+  }
+  summarize_staging(e, bo);
+  return e;
 }
 
 json evaluation_json(const SegEvaluation& e) {

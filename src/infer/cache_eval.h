@@ -64,6 +64,17 @@ StageEvaluation evaluate_staging(model::StagingNet& net, std::shared_ptr<const d
 /// e.summary from e.pred and e.truth: accuracy and macro sensitivity with bootstrap intervals.
 void summarize_staging(StageEvaluation& e, const eval::BootstrapOptions& bo);
 
+/// A split scored over processes (train/finetuner: the test split), each scoring every N-th
+/// case: a process' share as text, and the whole evaluation from every share, its cases in the
+/// order of `ids` (the split's), summary and detection table over all of them, what one process
+/// scoring every case computes (predicted masks are not carried).
+std::string share_text(const SegEvaluation& e);
+std::string share_text(const StageEvaluation& e);
+SegEvaluation seg_evaluation_from_shares(const std::vector<std::string>& shares, const std::vector<std::string>& ids,
+                                         const eval::BootstrapOptions& bo);
+StageEvaluation stage_evaluation_from_shares(const std::vector<std::string>& shares, const std::vector<std::string>& ids,
+                                             const eval::BootstrapOptions& bo);
+
 /// metrics.json (summary + per case) and cases.csv of an evaluation.
 nlohmann::json evaluation_json(const SegEvaluation& e);
 std::string evaluation_csv(const SegEvaluation& e);

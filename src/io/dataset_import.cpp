@@ -11,6 +11,7 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "core/shard.h"
 #include "data/csv_table.h"
 #include "io/autopet_layout.h"
 #include "io/image_io.h"
@@ -266,6 +267,7 @@ void PreprocessConfig::validate() const {
   if (same_path(data, out)) throw Error("preprocess: --out must not be the --data folder; choose another one");
   settings.validate();
   if (build.workers < 0) throw Error("preprocess: --workers must be >= 0 (0 = one per core)");
+  Shard::resolve(shard);  // a malformed --shard or launcher variable is refused before any work
 }
 
 data::BuildReport preprocess_dataset(const PreprocessConfig& cfg) {
@@ -276,7 +278,7 @@ data::BuildReport preprocess_dataset(const PreprocessConfig& cfg) {
                cfg.settings.native ? ", plus native resolution" : "");
   std::vector<data::CaseJob> jobs;
   for (const DatasetCase& c : cases) jobs.push_back(dataset_job(c));
-  data::CacheWriter writer(cfg.out, cfg.settings, cfg.overwrite);
+  data::CacheWriter writer(cfg.out, cfg.settings, cfg.overwrite, {}, Shard::resolve(cfg.shard));
   return data::build_cache(writer, jobs, cfg.build);
 }
 

@@ -56,6 +56,7 @@ struct PreprocessConfig {
   data::CacheSettings settings;
   data::BuildOptions build;
   bool overwrite = false;
+  std::string shard;  // "I/N": this process' share of the cases (core/shard.h); "" = from the environment
   void validate() const;  // throws fratmae::Error saying which flag to fix
 };
 

@@ -12,10 +12,12 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "core/memory_limit.h"
 #include "io/itk_bridge.h"
 
 namespace fs = std::filesystem;
@@ -135,6 +137,94 @@ std::vector<int64_t> scan_nifti(const fs::path& path) {
   return non_finite;
 }
 
+// ITK's MetaImage and NRRD readers fill voxel data that a file does not hold with zeros (MetaImage
+// prints "data not read completely" and carries on). For uncompressed raw data, in the file or in
+// one detached data file, check its length against the header's claim (`bytes`) instead.
+// Compressed, text-encoded and multi-file data are left to ITK.
+void check_raw_data_length(const fs::path& path, uint64_t bytes) {
+  std::ifstream f(path, std::ios::binary);
+  std::string head(65536, '\0');
+  f.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(f.gcount()));
+  auto trim = [](std::string v) {
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.erase(v.begin());
+    return v;
+  };
+  fs::path data;            // where the voxels are: `path` itself when attached
+  uint64_t header_end = 0;  // offset of the voxels in `data`
+  const std::string name = lower(path.filename().string());
+  if (ends_with(name, ".mha") || ends_with(name, ".mhd")) {
+    // "Key = Value" lines; ElementDataFile is the last one.
+    size_t pos = 0;
+    bool found = false;
+    while (pos < head.size()) {
+      const size_t nl = head.find('\n', pos);
+      if (nl == std::string::npos) return;
+      const std::string line = head.substr(pos, nl - pos);
+      pos = nl + 1;
+      const size_t eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      const std::string key = lower(trim(line.substr(0, eq))), value = trim(line.substr(eq + 1));
+      if ((key == "compresseddata" && lower(value) == "true") || key == "headersize" ||
+          (key == "binarydata" && lower(value) == "false"))
+        return;
+      if (key == "elementdatafile") {
+        if (lower(value) == "local") {
+          data = path, header_end = pos;
+        } else if (value.find_first_of("% ") != std::string::npos || lower(value) == "list") {
+          return;  // a list or pattern of slice files
+        } else {
+          data = path.parent_path() / value;
+        }
+        found = true;
+        break;
+      }
+    }
+    if (!found) return;
+  } else if (ends_with(name, ".nrrd") || ends_with(name, ".nhdr")) {
+    // "key: value" lines up to an empty line, after which attached data starts.
+    size_t pos = 0;
+    bool raw = false, ended = false;
+    while (pos < head.size()) {
+      const size_t nl = head.find('\n', pos);
+      if (nl == std::string::npos) return;
+      std::string line = head.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) {
+        ended = true;
+        break;
+      }
+      if (line[0] == '#') continue;
+      const size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string key = lower(trim(line.substr(0, colon)));
+      std::string value = trim(line.substr(colon + 1));
+      if (!value.empty() && value[0] == '=') value = trim(value.substr(1));  // "key:=value"
+      if (key == "encoding") raw = lower(value) == "raw";
+      if (key == "line skip" || key == "lineskip" || key == "byte skip" || key == "byteskip") return;
+      if (key == "data file" || key == "datafile") {
+        if (value.find_first_of("% ") != std::string::npos || lower(value).rfind("list", 0) == 0) return;
+        data = path.parent_path() / value;
+      }
+    }
+    if (!raw) return;
+    if (data.empty()) {
+      if (!ended) return;
+      data = path, header_end = pos;
+    }
+  } else {
+    return;
+  }
+  std::error_code ec;
+  const uint64_t size = fs::file_size(data, ec);
+  if (ec) throw FileError(data, "the voxel data file that " + path.filename().string() + " names is missing");
+  if (size < header_end + bytes)
+    throw FileError(data, "truncated file: the header declares " + std::to_string(bytes) + " bytes of voxel data, " +
+                              std::to_string(size > header_end ? size - header_end : 0) + " are present");
+}
+
 template <typename T>
 Volume read_as(const fs::path& path) {
   std::error_code ec;
@@ -166,6 +256,16 @@ Volume read_as(const fs::path& path) {
   if (io->GetNumberOfComponents() != 1)
     throw FileError(path, "has " + std::to_string(io->GetNumberOfComponents()) +
                               " components per voxel; a scalar image is needed");
+  // A header that declares more voxels than this process could hold is refused before ITK
+  // allocates them (as the file type and as T, which the voxels are converted to).
+  double voxels = 1;
+  std::string dims;
+  for (unsigned d = 0; d < 3; ++d) {
+    voxels *= static_cast<double>(io->GetDimensions(d));
+    dims += (d ? " x " : "") + std::to_string(io->GetDimensions(d));
+  }
+  check_fits_in_memory(path, voxels * static_cast<double>(io->GetComponentSize() + sizeof(T)), dims + " voxels");
+  if (!nifti) check_raw_data_length(path, static_cast<uint64_t>(io->GetImageSizeInBytes()));
   const std::vector<int64_t> non_finite = nifti ? scan_nifti(path) : std::vector<int64_t>{};
   using Image = itk::Image<T, 3>;
   auto reader = itk::ImageFileReader<Image>::New();

@@ -50,6 +50,7 @@ void PredictConfig::validate() const {
   check_device(device, "predict");
   if (!(overlap < 1)) throw Error("predict: --overlap must lie in [0, 1)");
   if (batch < 1) throw Error("predict: --batch must be at least 1");
+  if (!(report_max_mb >= 0)) throw Error("predict: --report-max-mb must be 0 or more");
   if (!send.empty()) DicomPeer::parse(send);  // a malformed node is refused before any work
 }
 
@@ -70,9 +71,6 @@ std::array<double, 3> canonical_spacing(const Geometry& g) { return {g.spacing[2
 
 namespace {
 
-// Above this the report's volumes are embedded at half the resolution along each axis.
-constexpr double kReportEmbedLimitBytes = 200e6;
-
 // The grid with half the voxels along each axis (twice the spacing), covering the same box.
 Geometry halved(const Geometry& g) {
   Geometry h = g;
@@ -87,8 +85,9 @@ Geometry halved(const Geometry& g) {
 
 // report.html: CT (gray), PET (hot) and the mask (green) on the PET grid in NiiVue, the lesion
 // table and the MIP (io/report_html.h).
+// Volumes above max_mb (compressed, together) are embedded at half the resolution along each axis.
 void write_report(StagedOutputs& out, const fs::path& mip, const ConvertedStudy& study, const Volume& mask,
-                  const json& lesions, const json& record, const std::string& made_by) {
+                  const json& lesions, const json& record, const std::string& made_by, double max_mb) {
   StudyReport r;
   const json& inputs = record.value("inputs", json::object());
   // The PET's last two path components: "STS_002/SUV.nii.gz", "PET/image".
@@ -115,7 +114,7 @@ void write_report(StagedOutputs& out, const fs::path& mip, const ConvertedStudy&
   r.volumes = volumes(false);
   double bytes = 0;
   for (const ReportVolume& v : r.volumes) bytes += static_cast<double>(v.nifti.size());
-  if (bytes > kReportEmbedLimitBytes) {
+  if (bytes > max_mb * 1e6) {
     r.volumes = volumes(true);
     r.note = fmt::format("The volumes ({:.0f} MB compressed) are embedded at half the resolution along each axis so the page "
                          "stays small enough to open; the lesion table and SEG.nii.gz are at the full resolution.",
@@ -171,7 +170,7 @@ void write_segmentation(const PredictConfig& cfg, StagedOutputs& out, const at::
       viz::render_mip(suv_c.data, ct_c ? ct_c->data : at::Tensor(), mask_c, {spacing[1], spacing[2]}, mo);
   const fs::path mip = out.stage("mip.png");
   viz::write_png(mip, pic);
-  if (cfg.report) write_report(out, mip, study, mask, lj, record, description);
+  if (cfg.report) write_report(out, mip, study, mask, lj, record, description, cfg.report_max_mb);
   record["lesions"] = lesions.count();
   record["mtv_ml"] = lesions.mtv_ml;
   record["tlg"] = lesions.tlg;

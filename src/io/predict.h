@@ -48,6 +48,7 @@ struct PredictConfig {
   int64_t batch = 4;         // windows per forward pass
   bool probability = false;  // also write the probability map
   bool report = true;        // report.html: the study, its mask and lesions in a viewer (io/report_html.h)
+  double report_max_mb = 200;  // above this (compressed NIfTI, all volumes) the page embeds them at half resolution
   bool overwrite = false;
   std::string send;          // AET@HOST:PORT: store SEG.dcm there (DICOM C-STORE)
   void validate() const;

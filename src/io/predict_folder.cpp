@@ -78,13 +78,6 @@ std::optional<FolderStudy> dicom_study(const fs::path& dir, const std::string& i
 // "12 s", "3:04"
 std::string seconds_text(double s) { return Progress::format_duration(s); }
 
-// The launcher's job id, so that shard summaries of an earlier job are not merged with this one's.
-std::string job_id() {
-  for (const char* v : {"TORCHELASTIC_RUN_ID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"})
-    if (const char* x = std::getenv(v); x && *x) return std::string(v) + "=" + x;
-  return "";
-}
-
 std::string table_of(const json& rows) {
   size_t w = 4;
   for (const json& r : rows) w = std::max(w, r["case"].get<std::string>().size());
@@ -252,7 +245,7 @@ json predict_folder(const PredictConfig& cfg) {
     write_file_atomic(cfg.out / "summary.json", summary.dump(2) + "\n");
   } else {
     summary["shard"] = shard.to_string();
-    summary["job"] = job_id();
+    summary["job"] = launcher_job_id();
     summary["study_ids"] = study_ids;
     write_file_atomic(cfg.out / ("summary" + shard.suffix() + ".json"), summary.dump(2) + "\n");
     // Every shard writes its own summary before it looks at the others', so the last to finish

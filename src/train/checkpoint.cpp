@@ -1,10 +1,14 @@
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <ostream>
+#include <streambuf>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -38,6 +42,53 @@ std::map<std::string, at::Tensor> state_tensors(torch::nn::Module& m) {
 }
 }  // namespace
 
+namespace {
+// A file's stream buffer that never reports a failed write to its stream but keeps the first
+// errno, which close() returns once everything has been "written".
+class RecordingFileBuf : public std::streambuf {
+ public:
+  explicit RecordingFileBuf(const fs::path& p) : fd_(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) err_ = errno;
+  }
+  ~RecordingFileBuf() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RecordingFileBuf(const RecordingFileBuf&) = delete;
+  RecordingFileBuf& operator=(const RecordingFileBuf&) = delete;
+  int close() {
+    if (fd_ >= 0 && ::close(fd_) != 0 && err_ == 0) err_ = errno;
+    fd_ = -1;
+    return err_;
+  }
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    std::streamsize done = 0;
+    while (err_ == 0 && fd_ >= 0 && done < n) {
+      const ssize_t w = ::write(fd_, s + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        err_ = w < 0 ? errno : EIO;
+        break;
+      }
+      done += w;
+    }
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      const char ch = traits_type::to_char_type(c);
+      xsputn(&ch, 1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  int fd_ = -1;
+  int err_ = 0;
+};
+}  // namespace
+
 fs::path save_checkpoint(const fs::path& run, torch::nn::Module& module, torch::optim::Optimizer& opt,
                          const CheckpointState& state) {
   char name[32];
@@ -50,8 +101,22 @@ fs::path save_checkpoint(const fs::path& run, torch::nn::Module& module, torch::
   fs::create_directories(tmp, ec);
   if (ec) throw FileError(tmp, "cannot create checkpoint folder: " + ec.message());
   try {
-    save_safetensors(tmp / "model.safetensors", state_tensors(module), {{"format", "fratmae"}, {"step", std::to_string(state.step)}});
-    torch::save(opt, (tmp / "optimizer.pt").string());
+    try {
+      save_safetensors(tmp / "model.safetensors", state_tensors(module), {{"format", "fratmae"}, {"step", std::to_string(state.step)}});
+    } catch (const FileError& e) {  // named as the checkpoint's file, not the temporary folder's
+      const std::string m = e.what(), prefix = e.path().string() + ": ";
+      throw FileError(final_dir / "model.safetensors", m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m);
+    }
+    {
+      // Through a buffer that tells LibTorch's archive writer every write succeeded: that writer
+      // aborts the process when a write fails (its destructor finishes the zip archive), so the
+      // first failure (a full disk, a file-size limit) is kept and reported here instead.
+      RecordingFileBuf buf(tmp / "optimizer.pt");
+      std::ostream out(&buf);
+      torch::save(opt, out);
+      out.flush();
+      if (const int err = buf.close()) throw FileError(final_dir / "optimizer.pt", write_failure(err));
+    }
     json files;
     for (const char* f : {"model.safetensors", "optimizer.pt"})
       files[f] = {{"bytes", fs::file_size(tmp / f)}, {"crc32", file_crc32(tmp / f)}};

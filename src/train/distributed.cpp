@@ -150,6 +150,27 @@ std::vector<double> ProcessGroup::mean(const std::vector<double>& values) {
   return std::vector<double>(r.data_ptr<double>(), r.data_ptr<double>() + values.size());
 }
 
+std::vector<std::string> ProcessGroup::gather_strings(const std::string& mine, std::chrono::minutes timeout) {
+  const std::string prefix = "fratmae/gather/" + std::to_string(gathers_++) + "/";
+  const std::string key = prefix + std::to_string(env_.rank);
+  impl_->store->set(key, std::vector<uint8_t>(mine.begin(), mine.end()));
+  if (env_.rank != 0) return {};
+  std::vector<std::string> all;
+  for (int r = 0; r < env_.world; ++r) {
+    const std::string k = prefix + std::to_string(r);
+    try {
+      impl_->store->wait({k}, timeout);
+    } catch (const c10::Error& e) {
+      throw Error("distributed: rank " + std::to_string(r) + " did not send its results within " +
+                  std::to_string(timeout.count()) + " minutes: " + e.what_without_backtrace());
+    }
+    const std::vector<uint8_t> v = impl_->store->get(k);
+    all.emplace_back(v.begin(), v.end());
+    impl_->store->deleteKey(k);
+  }
+  return all;
+}
+
 void ProcessGroup::barrier() { impl_->pg->barrier()->wait(); }
 
 std::unique_ptr<ProcessGroup> join_process_group(const DistEnv& env, std::string& device) {

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -48,12 +49,18 @@ class ProcessGroup {
   torch::Tensor all_gather_rows(const torch::Tensor& local);
   /// Mean over ranks of a few numbers (for logging).
   std::vector<double> mean(const std::vector<double>& values);
+  /// Rank 0 receives every rank's `mine`, in rank order; the other ranks get an empty list.
+  /// Through the TCPStore (any size, either backend), waiting up to `timeout` for the others:
+  /// for results each rank computed on its share of the cases (a test split's scores).
+  std::vector<std::string> gather_strings(const std::string& mine,
+                                          std::chrono::minutes timeout = std::chrono::minutes(60));
   void barrier();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   DistEnv env_;
+  int64_t gathers_ = 0;  // gather_strings calls so far: the same count on every rank
 };
 
 /// A training command's process group: null in one process; else `device` "cuda" becomes this

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <tuple>
 #include <chrono>
 #include <cmath>
@@ -119,7 +120,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   const fs::path run(given.out);
   // Data parallelism across processes (torchrun / SLURM environment, train/distributed.h): each
   // rank trains on its share of every batch, gradients are averaged, rank 0 writes (and holds
-  // the run folder's lock) and alone scores the validation and test splits.
+  // the run folder's lock) and alone scores the validation split; the test split is shared.
   const DistEnv denv = DistEnv::from_environment();
   std::optional<FolderLock> lock;
   if (denv.rank == 0) lock.emplace(run, "finetune");  // one writer per run
@@ -391,7 +392,11 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
       if (seg) m["dice"] = sums["a"] / n, m["ce"] = sums["b"] / n;
       else m["train_accuracy"] = sums["a"] / n;
       if (val_now && lead) m.update(validation_scores());
-      if (lead) metrics_file << m.dump() << "\n" << std::flush;
+      if (lead) {
+        errno = 0;
+        metrics_file << m.dump() << "\n" << std::flush;
+        if (!metrics_file) throw FileError(run / "metrics.jsonl", write_failure(errno));
+      }
       metrics.push_back(m);
       shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       n_steps = n_samples = 0;
@@ -409,17 +414,35 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   result.steps_done = step;
   progress.finish();
   std::tie(result.first_loss, result.last_loss) = loss_ends(metrics);
-  if (result.interrupted || !cfg.evaluate || test.empty() || !lead) return result;
+  if (result.interrupted || !cfg.evaluate || test.empty()) return result;
 
-  // The held-out test split.
+  // The held-out test split. Over several processes each scores every world-th case and rank 0
+  // gathers the scores in the split's order and writes them, as one process would.
+  std::vector<int64_t> mine;
+  for (size_t i = 0; i < test.size(); ++i)
+    if (!pg || static_cast<int>(i % static_cast<size_t>(denv.world)) == denv.rank) mine.push_back(test[i]);
+  if (pg) spdlog::info("test split: {} cases scored over {} processes ({} here)", test.size(), denv.world, mine.size());
+  const std::vector<std::string> test_ids = ids_of(*cache, test);
   net.eval();
   if (seg) {
-    const infer::SegEvaluation e = infer::evaluate_segmentation(dm.seg, *cache, test, sw, device, cfg.bf16, bo);
+    infer::SegEvaluation e;  // a process with no case (more processes than cases) sends none
+    if (!mine.empty()) e = infer::evaluate_segmentation(dm.seg, *cache, mine, sw, device, cfg.bf16, bo, false, lead);
+    if (pg) {
+      const std::vector<std::string> shares = pg->gather_strings(infer::share_text(e));
+      if (!lead) return result;
+      e = infer::seg_evaluation_from_shares(shares, test_ids, bo);
+    }
     infer::write_evaluation(run / "test", e, model_record(run));
     result.test = e.summary;
     spdlog::info("test split, {} cases: Dice {} IoU {}", e.ids.size(), e.summary["dice"].dump(), e.summary["iou"].dump());
   } else {
-    const infer::StageEvaluation e = infer::evaluate_staging(dm.stage, cache, test, eval_lc, device, cfg.bf16, bo);
+    infer::StageEvaluation e;
+    if (!mine.empty()) e = infer::evaluate_staging(dm.stage, cache, mine, eval_lc, device, cfg.bf16, bo);
+    if (pg) {
+      const std::vector<std::string> shares = pg->gather_strings(infer::share_text(e));
+      if (!lead) return result;
+      e = infer::stage_evaluation_from_shares(shares, test_ids, bo);
+    }
     infer::write_evaluation(run / "test", e, model_record(run));
     result.test = e.summary;
   }

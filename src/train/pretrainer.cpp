@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <chrono>
 #include <tuple>
 #include <csignal>
@@ -224,7 +225,11 @@ PretrainResult pretrain(const PretrainConfig& given, bool resume) {
         m["infonce"] = sums["infonce"] / n;
         m["temperature"] = std::exp(-net->align->log_inv_tau.item<double>());
       }
-      if (lead) metrics_file << m.dump() << "\n" << std::flush;
+      if (lead) {
+        errno = 0;
+        metrics_file << m.dump() << "\n" << std::flush;
+        if (!metrics_file) throw FileError(run / "metrics.jsonl", write_failure(errno));
+      }
       metrics.push_back(m);
       shown = "loss " + std::to_string(m["loss"].get<double>()).substr(0, 6);
       interval_steps = interval_samples = 0;

@@ -221,6 +221,22 @@ TEST(ConvertCli, InfoOnDicomFolderAndFile) {
   EXPECT_NE(r.output.find("/no/such/file.nii.gz"), std::string::npos);
 }
 
+// Under an address-space limit (ulimit -v, 4 GB) an image whose header declares 8 GB of voxels
+// is refused by that limit with a message naming the file, not ended by std::bad_alloc; a real
+// study still reads under the same limit.
+TEST(ConvertCliBadInput, AMemoryLimitRefusesAHeaderBeyondItAndStillReadsAStudy) {
+  test::TempDir tmp;
+  std::ofstream(tmp / "big.mha") << "ObjectType = Image\nNDims = 3\nDimSize = 1000 1000 1000\n"
+                                    "ElementType = MET_FLOAT\nElementDataFile = LOCAL\n0123456789abcdef";
+  const std::string limit = "prlimit --as=4000000000 ";  // util-linux: ulimit -v in bytes
+  auto r = test::run_command(limit + test::binary() + " info " + quote(tmp / "big.mha"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("big.mha: declares 1000 x 1000 x 1000 voxels (8.0 GB to read)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ulimit -v"), std::string::npos) << r.output;
+  r = test::run_command(limit + test::binary() + " info " + quote(sts002_ct()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 TEST(ConvertCliBadInput, MissingFolder) {
   test::TempDir tmp;
   auto r = run_fratmae("convert --pet-dicom /no/such/dir --out " + quote(tmp / "out"));

@@ -134,3 +134,50 @@ TEST(DistributedCli, FinetuningInTwoGlooProcessesMatchesOneProcess) {
                           test::binary() + " " + args + " --out " + quote(tmp / "bad") + ") > /dev/null 2>&1";
   EXPECT_NE(std::system(bad.c_str()), 0);
 }
+
+// The test split scored over processes: each of 3 processes scores every third case, rank 0
+// gathers and writes; the same model's test evaluation equals one process' case for case
+// (segmentation and staging). The 3 processes resume the finished one-process run, so that
+// both score the same weights.
+TEST(DistributedCli, TheTestSplitScoredByThreeProcessesEqualsOneProcess) {
+  test::TempDir tmp;
+  for (const char* cohort : {"autopet", "hodgkin"}) {
+    auto r = test::run_fratmae("-q phantom --out " + quote(tmp / cohort) + " --cases 8 --seed 7 --cohort " + cohort);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = test::run_fratmae("-q preprocess --data " + quote(tmp / cohort) + " --out " + quote(tmp / (std::string(cohort) + "_cache")) +
+                          " --size 32 32 48");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const int port = 20000 + static_cast<int>((::getpid() + 11) % 20000);
+  for (const std::string task : {"seg", "stage"}) {
+    SCOPED_TRACE(task);
+    const fs::path cache = tmp / (task == "seg" ? "autopet_cache" : "hodgkin_cache");
+    const std::string args = "-q finetune --task " + task + " --cache " + quote(cache) +
+                             " --preset tiny --steps 2 --batch 3 --feature-size 4 --workers 1 --test-fraction 0.5 "
+                             "--val-fraction 0 --bootstrap 200";
+    const fs::path one = tmp / (task + "_one"), three = tmp / (task + "_three");
+    auto r = test::run_fratmae(args + " --out " + quote(one));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    fs::copy(one, three, fs::copy_options::recursive);
+    fs::remove_all(three / "test");
+    ASSERT_EQ(run_world(args + " --resume", 3, three, port + static_cast<int>(task.size())), 0)
+        << read_file(three.string() + ".log");
+    const auto a = nlohmann::json::parse(read_file(one / "test" / "metrics.json"));
+    const auto b = nlohmann::json::parse(read_file(three / "test" / "metrics.json"));
+    ASSERT_EQ(a["cases"].size(), 4u);
+    EXPECT_EQ(b["summary"], a["summary"]);
+    if (task == "seg") {  // every window of a case is scored alike in 1 or 3 processes
+      EXPECT_EQ(b["cases"], a["cases"]);
+      EXPECT_EQ(b["detection_by_size"], a["detection_by_size"]);
+      EXPECT_EQ(read_file(three / "test" / "cases.csv"), read_file(one / "test" / "cases.csv"));
+    } else {  // staging runs batches of other compositions: the probabilities differ by rounding
+      ASSERT_EQ(b["cases"].size(), 4u);
+      for (size_t i = 0; i < 4; ++i) {
+        nlohmann::json x = a["cases"][i], y = b["cases"][i];
+        EXPECT_NEAR(y["p_advanced"].get<double>(), x["p_advanced"].get<double>(), 1e-6);
+        x.erase("p_advanced"), y.erase("p_advanced");
+        EXPECT_EQ(y, x);
+      }
+    }
+  }
+}

@@ -308,7 +308,7 @@ TEST(PredictCli, ShardedFolderEqualsOneProcess) {
 // report.html in a real browser (Debian's chromium, headless, WebGL2 through SwiftShader, driven
 // by playwright-core: tests/web/check_report.mjs): it loads from file:// without errors or
 // requests, the viewer shows the study, one table row per lesion, a row click moves the viewer
-// there. --no-report writes none.
+// there, also from volumes embedded at half resolution. --no-report writes none.
 TEST(PredictCli, ReportPageInChromium) {
   auto& runs = Runs::get();
   test::TempDir tmp;
@@ -322,10 +322,49 @@ TEST(PredictCli, ReportPageInChromium) {
                         quote(tmp / "p" / "lesions.json"));
   if (r.exit_code == 77) GTEST_SKIP() << "no browser to test the page in (chromium or playwright-core missing): " << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A study over --report-max-mb (here any) is embedded at half resolution, says so, and the
+  // viewer, the table and the row clicks still agree with lesions.json on the full grid.
+  r = run_fratmae("predict --floor suvmax41 --ct " + quote(c / "CTres.nii.gz") + " --pet " + quote(c / "SUV.nii.gz") +
+                  " --report-max-mb 0 --out " + quote(tmp / "half"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string full = read_file(tmp / "p" / "report.html"), half = read_file(tmp / "half" / "report.html");
+  EXPECT_NE(half.find("embedded at half the resolution"), std::string::npos);
+  EXPECT_EQ(full.find("embedded at half the resolution"), std::string::npos);
+  EXPECT_LT(half.size(), full.size());
+  EXPECT_EQ(json::parse(read_file(tmp / "half" / "lesions.json"))["lesions"],
+            json::parse(read_file(tmp / "p" / "lesions.json"))["lesions"]);
+  r = test::run_command("node " + quote(test::test_path("web_check")) + " " + quote(tmp / "half" / "report.html") + " " +
+                        quote(tmp / "half" / "lesions.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_fratmae("predict --floor suvmax41 --pet " + quote(c / "SUV.nii.gz") + " --report-max-mb -1 --out " + quote(tmp / "neg"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--report-max-mb"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "neg"));
   r = run_fratmae("predict --floor suvmax41 --pet " + quote(c / "SUV.nii.gz") + " --no-report --out " + quote(tmp / "q"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "q" / "report.html"));
   EXPECT_TRUE(fs::exists(tmp / "q" / "SEG.nii.gz"));
+}
+
+// Outputs that do not fit (a file-size limit, which fails writes as a full disk does): an error
+// naming the file, and the study's former outputs stay as they were, since nothing replaces
+// them until every new file is written.
+TEST(PredictCli, AFullDiskKeepsTheFormerOutputs) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  const fs::path c = runs.cohort / "HODGKIN_0001";
+  const std::string cmd = " -q predict --floor suvmax41 --ct " + quote(c / "CTres.nii.gz") + " --pet " +
+                          quote(c / "SUV.nii.gz") + " --out " + quote(tmp / "p");
+  auto r = run_fratmae(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::directory_iterator(tmp / "p")) before[e.path().filename().string()] = read_file(e.path());
+  r = test::run_command("prlimit --fsize=32768 " + test::binary() + cmd + " --overwrite");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot write"), std::string::npos) << r.output;
+  std::map<std::string, std::string> after;
+  for (const auto& e : fs::directory_iterator(tmp / "p")) after[e.path().filename().string()] = read_file(e.path());
+  EXPECT_TRUE(after == before) << "an output changed, or a temporary file was left";
 }
 
 TEST(PredictCli, BadInputsAreRefusedWithoutOutput) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "core/atomic_output.h"
 #include "core/folder_lock.h"
@@ -134,6 +137,100 @@ TEST(PreprocessCli, ACacheBeingWrittenIsRefused) {
   }
   r = run_fratmae(cmd);
   EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+namespace {
+// A cache's index records and its case files' bytes, what must not depend on how it was made.
+struct CacheContent {
+  nlohmann::json settings, cases;
+  std::map<std::string, std::string> files;  // name under the folder -> bytes
+};
+CacheContent cache_content(const fs::path& dir) {
+  const nlohmann::json index = nlohmann::json::parse(read_file(dir / "index.json"));
+  CacheContent c{index["settings"], index["cases"], {}};
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != "index.json" && e.path().filename() != FolderLock::kFileName)
+      c.files[fs::relative(e.path(), dir).string()] = read_file(e.path());
+  return c;
+}
+}  // namespace
+
+// Sharded preprocessing (a SLURM array, torchrun, or --shard by hand): three processes at once
+// into one folder make the cache one process makes, record for record and byte for byte; the
+// last to finish merges. Shards of different jobs wait for `preprocess --merge`.
+TEST(PreprocessCli, ThreeShardsMakeTheCacheOneProcessMakes) {
+  test::TempDir tmp;
+  auto r = run_fratmae("phantom --out " + quote(tmp / "cohort") + " --cases 7 --seed 4");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string args = " -q preprocess --data " + quote(tmp / "cohort") + " --size 32 32 48 --workers 1 --out ";
+  r = run_fratmae(args + quote(tmp / "one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CacheContent one = cache_content(tmp / "one");
+  ASSERT_EQ(one.cases.size(), 7u);
+
+  std::string shards;
+  for (int i = 0; i < 3; ++i)
+    shards += test::binary() + args + quote(tmp / "three") + " --shard " + std::to_string(i) + "/3 & p" +
+              std::to_string(i) + "=$!; ";
+  r = test::run_command(shards + "wait $p0 && wait $p1 && wait $p2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CacheContent three = cache_content(tmp / "three");
+  EXPECT_EQ(three.settings, one.settings);
+  EXPECT_EQ(three.cases, one.cases);
+  EXPECT_EQ(three.files.size(), one.files.size());
+  EXPECT_TRUE(three.files == one.files) << "a case file differs from the one-process cache's";
+  EXPECT_EQ(data::Cache::open(tmp / "three")->size(), 7);
+
+  // The environment's shard (WORLD_SIZE/RANK), shards of two jobs: not merged until --merge.
+  r = test::run_command("TORCHELASTIC_RUN_ID=a WORLD_SIZE=2 RANK=0 " + test::binary() + args + quote(tmp / "two"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command("TORCHELASTIC_RUN_ID=b WORLD_SIZE=2 RANK=1 " + test::binary() + args + quote(tmp / "two"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "two" / "index.json"));
+  EXPECT_TRUE(fs::exists(tmp / "two" / "index-0-of-2.json"));
+  r = run_fratmae("preprocess --merge --out " + quote(tmp / "two"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "7 case(s) merged from 2 shards")) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "two" / "index-0-of-2.json"));
+  EXPECT_EQ(cache_content(tmp / "two").cases, one.cases);
+
+  // Nothing to merge, an unfinished sharding, a shard outside the count: errors, nothing written.
+  r = run_fratmae("preprocess --merge --out " + quote(tmp / "one"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "no shards to merge")) << r.output;
+  r = run_fratmae(args + quote(tmp / "part") + " --shard 1/2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "part" / "index.json"));
+  r = run_fratmae("preprocess --merge --out " + quote(tmp / "part"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "shard 0/2 is missing")) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "part" / "index.json"));
+  r = run_fratmae(args + quote(tmp / "bad") + " --shard 3/3");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "--shard")) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "bad"));
+}
+
+// A cache rebuilt where there is no room (a file-size limit, as a full disk): a clear error
+// naming the case file; the cache still lists and reads every case it had.
+TEST(PreprocessCli, AFullDiskLeavesTheCacheReadable) {
+  test::TempDir tmp;
+  auto r = run_fratmae("phantom --out " + quote(tmp / "cohort") + " --cases 2 --seed 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string cmd = " -q preprocess --data " + quote(tmp / "cohort") + " --out " + quote(tmp / "cache") +
+                          " --size 32 32 48 --workers 1";
+  r = run_fratmae(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CacheContent before = cache_content(tmp / "cache");
+  r = test::run_command("prlimit --fsize=8192 " + test::binary() + cmd + " --overwrite");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, ".bin: cannot write (File too large)")) << r.output;
+  const CacheContent after = cache_content(tmp / "cache");
+  EXPECT_EQ(after.cases, before.cases);
+  EXPECT_TRUE(after.files == before.files);
+  auto cache = data::Cache::open(tmp / "cache");
+  ASSERT_EQ(cache->size(), 2);
+  EXPECT_GT(cache->at(1).wb_pet.numel(), 0);
 }
 
 // AutoPET exactly as distributed: AutoPET III's nnU-Net folder (case ids with spaces, channel

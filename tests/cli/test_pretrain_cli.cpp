@@ -84,6 +84,38 @@ TEST(PretrainCli, TermSignalLeavesALoadableCheckpoint) {
   EXPECT_EQ(count_lines(run / "metrics.jsonl"), steps + 2);
 }
 
+// A write that fails for want of room (here a file-size limit, `ulimit -f`, which gives the
+// same EFBIG path as a full disk) while a checkpoint is written: a clear error naming the file,
+// the previous checkpoint stays the latest and loads, nothing half-written is left, and the run
+// resumes from it once there is room.
+TEST(PretrainCli, AFullDiskDuringACheckpointKeepsThePreviousOne) {
+  test::TempDir tmp;
+  const fs::path run = tmp / "run";
+  auto r = run_fratmae("-q " + pretrain_args(run) + " --steps 2 --batch 2 --workers 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto first = train::latest_checkpoint(run);
+  ASSERT_TRUE(first);
+  // A limit (bytes, util-linux's prlimit) under the weights' size, then one between the weights'
+  // and the optimizer state's (LibTorch's own archive writer, which would abort the process).
+  const auto weights = fs::file_size(*first / "model.safetensors"), optimizer = fs::file_size(*first / "optimizer.pt");
+  ASSERT_GT(optimizer, weights + 2'000'000);
+  const std::string step4 = "/checkpoints/step_0000004/";
+  for (const auto& [limit, file] : {std::pair{weights / 2, "model.safetensors"}, std::pair{weights + 1'000'000, "optimizer.pt"}}) {
+    SCOPED_TRACE(file);
+    r = test::run_command("prlimit --fsize=" + std::to_string(limit) + " " + test::binary() + " -q " + pretrain_args(run) +
+                          " --steps 4 --batch 2 --workers 1 --resume");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(step4 + file + ": cannot write (File too large)"), std::string::npos) << r.output;
+    ASSERT_EQ(train::latest_checkpoint(run), first);
+    EXPECT_GT(train::load_checkpoint_weights(*first).size(), 10u);
+    for (const auto& e : fs::directory_iterator(run / "checkpoints"))
+      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
+  r = run_fratmae("-q " + pretrain_args(run) + " --steps 4 --batch 2 --workers 1 --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(train::latest_checkpoint(run)->filename(), "step_0000004");
+}
+
 TEST(PretrainCli, TrainsResumesAndExports) {
   test::TempDir tmp;
   const std::string base = "-q " + pretrain_args(tmp / "run") + " --steps 4 --batch 2 --workers 1";

@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
+#include <functional>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -232,4 +234,45 @@ TEST(Cache, PhantomCohortInMemory) {
     EXPECT_GT(c.lesion_voxels.size(0), 0);
     EXPECT_EQ(c.record["source"]["phantom"]["seed"], 3);
   }
+}
+
+// An index that points arrays past their file (sizes that overflow, negative dimensions), a
+// case file outside the cache folder, arrays of the wrong size or type, lesion voxels outside
+// their volume or text ids outside CLIP's vocabulary: refused when the cache is opened, before a
+// reader touches the bytes. The starting index is the cache_index fuzz target's seed.
+TEST(Cache, HostileIndexEntriesAreRefused) {
+  test::TempDir tmp;
+  const fs::path dir = tmp / "cache";
+  fs::create_directories(dir / "cases");
+  std::string bytes(4096, '\0');
+  const int32_t voxels[6] = {0, 0, 0, 1, 2, 100};  // lesion_voxels at offset 960: (0,0,0), then (1,2,100)
+  std::memcpy(bytes.data() + 960, voxels, sizeof voxels);
+  write_file_atomic(dir / "cases" / "A.bin", bytes);
+  const json seed = json::parse(read_file(test::test_path("fuzz_corpus") / "cache_index" / "one_case.json"));
+  auto open_with = [&](const std::function<void(json&)>& change) {
+    json index = seed;
+    index["cases"][0]["arrays"]["lesion_voxels"]["shape"] = {1, 3};
+    change(index["cases"][0]);
+    write_file_atomic(dir / "index.json", index.dump());
+    return data::Cache::open(dir);
+  };
+  auto refused = [&](const std::function<void(json&)>& change, const std::string& said) {
+    try {
+      open_with(change);
+      ADD_FAILURE() << "opened; expected: " << said;
+    } catch (const FileError& e) {
+      EXPECT_NE(std::string(e.what()).find(said), std::string::npos) << e.what();
+    }
+  };
+  EXPECT_EQ(open_with([](json&) {})->size(), 1);
+  refused([](json& c) { c["arrays"]["nat_ct"]["shape"] = {int64_t{1} << 31, int64_t{1} << 31, 4}; }, "array nat_ct lies outside the file");
+  refused([](json& c) { c["arrays"]["nat_ct"]["shape"] = {-4, -4, 8}; }, "array nat_ct lies outside the file");
+  refused([](json& c) { c["arrays"]["wb_pet"]["offset"] = 4000; }, "array wb_pet lies outside the file");
+  refused([](json& c) { c["file"] = "../cache/cases/A.bin"; }, "is not inside the cache folder");
+  refused([&](json& c) { c["file"] = (fs::absolute(dir) / "cases" / "A.bin").string(); }, "is not inside the cache folder");
+  refused([](json& c) { c["arrays"]["wb_ct"]["shape"] = {4, 4, 2}; }, "wb_ct is not a Short volume of the cache's whole-body size");
+  refused([](json& c) { c["arrays"]["nat_pet"]["dtype"] = "uint8"; }, "native-resolution arrays differ");
+  refused([](json& c) { c["arrays"]["lesion_voxels"]["shape"] = {2, 3}; }, "a lesion voxel lies outside its volume");
+  refused([](json& c) { c["text_ids"][5] = 50000; }, "outside CLIP's vocabulary");
+  refused([](json& c) { c["stage_label"] = 7; }, "stage_label must be -1, 0 or 1");
 }

@@ -6,6 +6,7 @@
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "data/cache.h"
 #include "data/csv_table.h"
 #include "data/metadata.h"
 #include "io/autopet_layout.h"
@@ -90,11 +91,35 @@ void nnunet_dataset_json(const uint8_t* data, size_t size) {
   }
 }
 
+void cache_index(const uint8_t* data, size_t size) {
+  // A cache folder with one case file of 4,096 zero bytes; the input is its index.json.
+  const fs::path d = scratch() / "cache";
+  static const bool made = [&] {
+    fs::create_directories(d / "cases");
+    write_file_atomic(d / "cases" / "A.bin", std::string(4096, '\0'));
+    return true;
+  }();
+  (void)made;
+  write_file_atomic(d / "index.json", bytes(data, size));
+  try {
+    const auto cache = data::Cache::open(d);
+    for (int64_t i = 0; i < cache->size(); ++i) {
+      const data::CachedCase& c = cache->at(i);
+      // Every byte of every array is read (a view past the mapping faults here).
+      for (const at::Tensor* t : {&c.wb_ct, &c.wb_pet, &c.wb_seg, &c.nat_ct, &c.nat_pet, &c.nat_seg, &c.lesion_voxels})
+        if (t->defined()) (void)t->to(at::kDouble).sum().item<double>();
+    }
+    if (cache->size() > 0) (void)cache->text_ids().max().item<int64_t>();
+  } catch (const Error&) {
+  }
+}
+
 const std::vector<NamedTarget>& targets() {
   static const std::vector<NamedTarget> t{{"csv_metadata", csv_metadata},
                                           {"clip_tokenizer", clip_tokenizer},
                                           {"safetensors", safetensors},
-                                          {"nnunet_dataset_json", nnunet_dataset_json}};
+                                          {"nnunet_dataset_json", nnunet_dataset_json},
+                                          {"cache_index", cache_index}};
   return t;
 }
 

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <array>
+#include <cstring>
 #include <fstream>
 
 #include "core/error.h"
@@ -124,6 +126,39 @@ TEST(ImageIo, TruncatedFileIsRejected) {
   }
 }
 
+// ITK fills the voxels an uncompressed MetaImage or NRRD does not hold with zeros; fratmae
+// refuses such a file (attached or detached data), and reads the complete ones.
+TEST(ImageIo, TruncatedRawMetaImageAndNrrdAreRejected) {
+  test::TempDir tmp;
+  const std::string mha = "ObjectType = Image\nNDims = 3\nDimSize = 4 3 2\nElementType = MET_FLOAT\nElementDataFile = ";
+  const std::string nrrd = "NRRD0004\ntype: float\ndimension: 3\nsizes: 4 3 2\nencoding: raw\nendian: little\n";
+  const std::string voxels(24 * 4, '\0'), cut = voxels.substr(0, 50);
+  auto put = [&](const char* name, const std::string& bytes) {
+    std::ofstream(tmp / name, std::ios::binary) << bytes;
+  };
+  put("full.mha", mha + "LOCAL\n" + voxels);
+  put("full.nrrd", nrrd + "\n" + voxels);
+  put("d.mhd", mha + "d.raw\n");
+  put("d.raw", voxels);
+  put("e.nhdr", nrrd + "data file: e.raw\n");
+  put("e.raw", voxels);
+  for (const char* f : {"full.mha", "full.nrrd", "d.mhd", "e.nhdr"}) {
+    SCOPED_TRACE(f);
+    EXPECT_EQ(io::read_image(tmp / f).data.numel(), 24);
+  }
+  put("cut.mha", mha + "LOCAL\n" + cut);
+  put("cut.nrrd", nrrd + "\n" + cut);
+  put("d.raw", cut);
+  put("e.raw", cut);
+  const std::string said = "truncated file: the header declares 96 bytes of voxel data, 50 are present";
+  expect_error_contains([&] { io::read_image(tmp / "cut.mha"); }, "cut.mha", said);
+  expect_error_contains([&] { io::read_image(tmp / "cut.nrrd"); }, "cut.nrrd", said);
+  expect_error_contains([&] { io::read_image(tmp / "d.mhd"); }, "d.raw", said);
+  expect_error_contains([&] { io::read_image(tmp / "e.nhdr"); }, "e.raw", said);
+  fs::remove(tmp / "d.raw");
+  expect_error_contains([&] { io::read_image(tmp / "d.mhd"); }, "d.raw", "missing");
+}
+
 TEST(ImageIo, GarbageFileIsRejected) {
   test::TempDir tmp;
   std::ofstream(tmp / "junk.nii.gz") << "this is not an image";
@@ -144,4 +179,39 @@ TEST(ImageIo, UnknownOutputFormatIsRejected) {
   test::TempDir tmp;
   expect_error_contains([&] { io::write_image(sample_volume(), tmp / "v.png"); }, "v.png",
                         "unknown image format");
+}
+
+namespace {
+// Headers of three formats that declare `size` float voxels and hold a few bytes.
+void write_hostile_headers(const fs::path& dir, const std::array<int64_t, 3>& size) {
+  const std::string dims = std::to_string(size[0]) + " " + std::to_string(size[1]) + " " + std::to_string(size[2]);
+  std::ofstream(dir / "huge.mha") << "ObjectType = Image\nNDims = 3\nDimSize = " << dims
+                                  << "\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n0123456789abcdef";
+  std::ofstream(dir / "huge.nrrd") << "NRRD0004\ntype: float\ndimension: 3\nsizes: " << dims
+                                   << "\nencoding: raw\nendian: little\n\n0123456789abcdef";
+  unsigned char hdr[352] = {};
+  auto put = [&](size_t at, auto v) { std::memcpy(hdr + at, &v, sizeof v); };
+  put(0, int32_t{348});
+  put(40, int16_t{3});
+  for (int d = 0; d < 3; ++d) put(42 + 2 * d, static_cast<int16_t>(size[d]));
+  put(70, int16_t{16});   // float32
+  put(72, int16_t{32});
+  for (int d = 0; d < 4; ++d) put(76 + 4 * d, 1.0f);
+  put(108, 352.0f);       // vox_offset
+  std::memcpy(hdr + 344, "n+1", 4);
+  std::ofstream(dir / "huge.nii", std::ios::binary).write(reinterpret_cast<const char*>(hdr), sizeof hdr);
+}
+}  // namespace
+
+// A header that declares more voxels than the process could hold (a damaged or hostile file)
+// is refused before anything is allocated, naming the file and the declared size.
+TEST(ImageIo, HeadersDeclaringMoreVoxelsThanMemoryAreRefused) {
+  test::TempDir tmp;
+  write_hostile_headers(tmp.path(), {30000, 30000, 30000});  // 2.7e13 voxels, 216 TB as float + float
+  for (const char* f : {"huge.mha", "huge.nrrd", "huge.nii"}) {
+    SCOPED_TRACE(f);
+    expect_error_contains([&] { io::read_image(tmp / f); }, "declares 30000 x 30000 x 30000 voxels",
+                          "more than this process may hold");
+    expect_error_contains([&] { io::read_image(tmp / f); }, f);
+  }
 }
