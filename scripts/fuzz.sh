@@ -13,20 +13,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-all=(csv_metadata clip_tokenizer safetensors nnunet_dataset_json cache_index)
+all=(csv_metadata clip_tokenizer safetensors nnunet_dataset_json cache_index checkpoint_state)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is needed (Debian: apt-get install clang)" >&2; exit 1; }
 
 out=build-fuzz
-mkdir -p "$out/obj"
+mkdir -p "$out/obj" "$out/generated/fratmae"
+# fratmae/version.h as CMake makes it (configure_file of src/core/version.h.in).
+version=$(sed -n 's/^project(fratmae VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+sed "s/@PROJECT_VERSION@/$version/" src/core/version.h.in > "$out/generated/fratmae/version.h"
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -D_GLIBCXX_USE_CXX11_ABI=1 -DFMT_SHARED -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB
-       -DFRATMAE_ASSETS_DIR=\"$(pwd)/assets\" -Isrc -Itests/fuzz -isystem /usr/include/torch/csrc/api/include)
+       -DFRATMAE_ASSETS_DIR=\"$(pwd)/assets\" -Isrc -I"$out/generated" -Itests/fuzz -isystem /usr/include/torch/csrc/api/include)
 sources=(src/data/csv_table.cpp src/data/metadata.cpp src/io/autopet_layout.cpp src/core/atomic_output.cpp
          src/text/clip_tokenizer.cpp src/core/safetensors.cpp src/data/cache.cpp src/data/mapped_file.cpp
          src/data/preprocess.cpp src/data/normalize.cpp src/data/case_arrays.cpp src/core/volume.cpp
-         tests/fuzz/fuzz_targets.cpp)
+         src/train/checkpoint.cpp src/core/provenance.cpp tests/fuzz/fuzz_targets.cpp)
 objs=()
 for s in "${sources[@]}"; do
   o="$out/obj/$(echo "$s" | tr / _).o"
@@ -36,7 +39,7 @@ for s in "${sources[@]}"; do
   fi
   objs+=("$o")
 done
-libs=(-ltorch -ltorch_cpu -lc10 -lspdlog -lfmt -lz -lpthread)
+libs=(-ltorch -ltorch_cpu -lc10 -lspdlog -lfmt -lz -lcrypto -lpthread)
 summary=()
 for t in "${targets[@]}"; do
   bin="$out/fuzz_$t"

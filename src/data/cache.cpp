@@ -51,8 +51,12 @@ void check_case_arrays(const CachedCase& c, const CacheSettings& settings, const
   const at::Tensor& lv = c.lesion_voxels;
   if (lv.dim() != 2 || lv.size(1) != 3 || lv.scalar_type() != at::kInt) bad("lesion_voxels is not an (n, 3) int32 array");
   if (lv.size(0) > 0) {
-    if (!c.nat_ct.defined()) bad("it has lesion voxels but no native-resolution volume");
-    const at::Tensor limit = at::tensor(c.nat_ct.sizes().vec(), at::kInt).unsqueeze(0);
+    // Native (h, w, d) indices, also kept when the native volumes are not (--no-native).
+    std::vector<int64_t> native = c.nat_ct.defined() ? c.nat_ct.sizes().vec() : std::vector<int64_t>{};
+    if (native.empty() && c.record.contains("native_shape") && c.record["native_shape"].is_array())
+      native = c.record["native_shape"].get<std::vector<int64_t>>();
+    if (native.size() != 3) bad("it has lesion voxels but no native shape");
+    const at::Tensor limit = at::tensor(native, at::kInt).unsqueeze(0);
     if ((lv < 0).any().item<bool>() || (lv >= limit).any().item<bool>()) bad("a lesion voxel lies outside its volume");
   }
 }

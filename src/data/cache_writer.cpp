@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -79,7 +79,7 @@ std::pair<int64_t, int64_t> shard_index_name(const std::string& name) {
 
 std::string shard_index_file(const Shard& s) { return "index" + s.suffix() + ".json"; }
 
-// index.json's content (or a shard index's, with `extra` fields).
+// index.json's content (a shard's index adds its own fields to it).
 json cache_index_json(const json& settings, const std::string& hash, const std::map<std::string, json>& cases) {
   json list = json::array();
   for (const auto& [id, rec] : cases) list.push_back(rec);
@@ -122,16 +122,18 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
   const fs::path main_index = dir_ / kCacheIndexName;
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
     throw FileError(dir_, "exists and is not a folder; choose another --out");
-  // One writer per cache (per shard of it); lock files do not count as content below, nor, for
-  // a shard, what other shards of the cache have written.
-  bool shards_present = false;
-  const bool had_content =
-      fs::exists(dir_, ec) && std::any_of(fs::directory_iterator(dir_, ec), fs::directory_iterator(), [&](const auto& e) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind(FolderLock::kFileName, 0) == 0) return false;
-        if (shard_index_name(name).second > 0) shards_present = true;
-        return !(shard_.enabled() && (shard_index_name(name).second > 0 || name == kCacheCasesDir));
-      });
+  // One writer per cache (per shard of it). Lock files are not content, and a folder of shard
+  // indexes with their case files is a cache being built, not a foreign folder.
+  bool shards_present = false, has_cases = false, other_content = false;
+  if (fs::exists(dir_, ec))
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(FolderLock::kFileName, 0) == 0) continue;
+      if (shard_index_name(name).second > 0) shards_present = true;
+      else if (name == kCacheCasesDir) has_cases = true;
+      else other_content = true;
+    }
+  const bool had_content = other_content || (has_cases && !shards_present && !shard_.enabled());
   lock_ = std::make_unique<FolderLock>(dir_, shard_.enabled() ? "preprocess --shard " + shard_.to_string() : "preprocess",
                                        std::string(FolderLock::kFileName) + shard_.suffix());
   if (shards_present && !shard_.enabled())

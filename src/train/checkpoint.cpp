@@ -155,15 +155,22 @@ json verified_state(const fs::path& dir) {
   } catch (const json::exception& e) {
     throw FileError(sj, std::string("corrupt checkpoint state: ") + e.what());
   }
-  if (st.value("format_version", 0) != 1) throw FileError(sj, "unknown checkpoint format version");
-  for (const char* f : {"model.safetensors", "optimizer.pt"}) {
-    const fs::path p = dir / f;
-    if (!fs::exists(p, ec)) throw FileError(p, "missing from the checkpoint");
-    const auto& rec = st["files"][f];
-    if (fs::file_size(p) != rec["bytes"].get<uint64_t>())
-      throw FileError(p, "has " + std::to_string(fs::file_size(p)) + " bytes, the checkpoint recorded " +
-                             std::to_string(rec["bytes"].get<uint64_t>()) + " (truncated or replaced)");
-    if (file_crc32(p) != rec["crc32"].get<uint32_t>()) throw FileError(p, "checksum mismatch: the file is corrupt");
+  try {  // a state.json of the wrong shape (a damaged file) is named as such, not a JSON type error
+    if (!st.is_object() || st.value("format_version", 0) != 1) throw FileError(sj, "unknown checkpoint format version");
+    for (const char* f : {"model.safetensors", "optimizer.pt"}) {
+      const fs::path p = dir / f;
+      if (!fs::exists(p, ec)) throw FileError(p, "missing from the checkpoint");
+      const json& rec = st.at("files").at(f);
+      const uint64_t bytes = rec.at("bytes").get<uint64_t>();
+      if (fs::file_size(p) != bytes)
+        throw FileError(p, "has " + std::to_string(fs::file_size(p)) + " bytes, the checkpoint recorded " +
+                               std::to_string(bytes) + " (truncated or replaced)");
+      if (file_crc32(p) != rec.at("crc32").get<uint32_t>()) throw FileError(p, "checksum mismatch: the file is corrupt");
+    }
+    (void)st.at("step").get<int64_t>();
+    (void)st.at("model"), (void)st.at("extra");
+  } catch (const json::exception& e) {
+    throw FileError(sj, std::string("corrupt checkpoint state: ") + e.what());
   }
   return st;
 }
@@ -172,7 +179,7 @@ json verified_state(const fs::path& dir) {
 CheckpointState load_checkpoint(const fs::path& dir, torch::nn::Module& module, torch::optim::Optimizer& opt,
                                 const json& expected_model) {
   const json st = verified_state(dir);
-  if (st["model"] != expected_model)
+  if (st.at("model") != expected_model)
     throw FileError(dir, "was written for a different model configuration (" + st["model"].dump() +
                              "); resume with the run's own settings or start a new --out");
   SafetensorsFile weights = load_safetensors(dir / "model.safetensors");
@@ -186,9 +193,9 @@ CheckpointState load_checkpoint(const fs::path& dir, torch::nn::Module& module, 
     throw FileError(dir / "optimizer.pt", std::string("cannot load optimizer state: ") + e.what_without_backtrace());
   }
   CheckpointState s;
-  s.step = st["step"];
-  s.model = st["model"];
-  s.extra = st["extra"];
+  s.step = st.at("step").get<int64_t>();
+  s.model = st.at("model");
+  s.extra = st.at("extra");
   return s;
 }
 

@@ -24,6 +24,7 @@ void clip_tokenizer(const uint8_t* data, size_t size);  // tokenizer input text
 void safetensors(const uint8_t* data, size_t size);   // a safetensors file's bytes
 void nnunet_dataset_json(const uint8_t* data, size_t size);  // AutoPET III's dataset.json
 void cache_index(const uint8_t* data, size_t size);  // a cache's index.json over one case file
+void checkpoint_state(const uint8_t* data, size_t size);  // a checkpoint's state.json
 
 const std::vector<NamedTarget>& targets();
 
