@@ -75,9 +75,10 @@ std::shared_ptr<Cache> Cache::open(const fs::path& dir) {
     throw FileError(index_path, std::string("is not valid JSON: ") + e.what());
   }
   const json& index = cache->index_;
-  if (index.value("format", "") != "fratmae-cache")
+  if (!index.is_object() || index.value("format", "") != "fratmae-cache")
     throw FileError(index_path, "is not a fratmae cache index");
-  const int version = index.value("format_version", 0);
+  const auto v = index.find("format_version");
+  const int version = v != index.end() && v->is_number_integer() ? v->get<int>() : 0;
   if (version != kCacheFormatVersion)
     throw FileError(index_path, "cache format version " + std::to_string(version) + ", this fratmae reads version " +
                                     std::to_string(kCacheFormatVersion) + "; rebuild it with fratmae preprocess --overwrite");

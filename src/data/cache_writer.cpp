@@ -148,15 +148,19 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
         throw FileError(main_index, std::string("is not valid JSON (") + e.what() +
                                         "); pass --overwrite to rebuild the cache");
     }
-    if (!overwrite && index.value("format", "") != "fratmae-cache")
+    if (!overwrite && (!index.is_object() || index.value("format", "") != "fratmae-cache"))
       throw FileError(main_index, "is not a fratmae cache index; choose another --out");
     if (!overwrite && index.value("settings_hash", "") != hash_)
       throw FileError(dir_, "this cache was made with other settings (" +
                                 index.value("settings", json::object()).dump() +
                                 "); pass --overwrite to rebuild it with the new ones, or choose another --out");
-    if (!overwrite)
-      for (const json& rec : index.value("cases", json::array()))
-        existing_[rec.at("id").get<std::string>()] = rec;
+    if (!overwrite) {
+      try {
+        for (const json& rec : index.at("cases")) existing_[rec.at("id").get<std::string>()] = rec;
+      } catch (const json::exception& e) {
+        throw FileError(main_index, std::string("malformed cache index (") + e.what() + "); pass --overwrite to rebuild the cache");
+      }
+    }
   } else if (had_content && !overwrite) {
     throw FileError(dir_, "is a non-empty folder without " + std::string(kCacheIndexName) +
                               ", so not a fratmae cache; choose an empty or new --out");
