@@ -213,12 +213,17 @@ group_prepath() {
       $F -q pretrain --cache pre64 --out "pre64_$m" --method $m --steps 1500 --batch 8 --lr 1e-3 --log-every 50
       echo "pretrain pre64_$m: $(( $(date +%s) - t )) s: $(tail -1 pre64_$m/metrics.jsonl)" | tee -a $res; }
   done
-  for init in random fratmae mae; do
+  # Most telling first: the path alone from FratMAE's and from random encoders (trained, frozen).
+  for run in fratmae:noskip fratmae:noskip_frozen random:noskip random:noskip_frozen mae:noskip_frozen mae:noskip \
+             fratmae:skip random:skip mae:skip; do
+    local init=${run%%:*} kind=${run#*:}
     local flags=(--feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input 16 32 48)
     [ $init = random ] || flags+=(--init "pre64_$init")
-    seg "w8_lr5_lp33_${init}64_noskip" "${flags[@]}" --input-skip false
-    seg "w8_lr5_lp33_${init}64_noskip_frozen" "${flags[@]}" --input-skip false --freeze-encoders
-    seg "w8_lr5_lp33_${init}64_skip" "${flags[@]}"
+    case $kind in
+      noskip) flags+=(--input-skip false) ;;
+      noskip_frozen) flags+=(--input-skip false --freeze-encoders) ;;
+    esac
+    seg "w8_lr5_lp33_${init}64_${kind}" "${flags[@]}"
   done
 }
 
