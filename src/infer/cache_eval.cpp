@@ -126,28 +126,23 @@ void summarize_staging(StageEvaluation& e, const eval::BootstrapOptions& bo) {
 }
 
 namespace {
-// The position of every id of `ids`, for putting gathered cases back in the split's order.
-std::map<std::string, size_t> positions(const std::vector<std::string>& ids) {
-  std::map<std::string, size_t> at;
-  for (size_t i = 0; i < ids.size(); ++i) at[ids[i]] = i;
-  return at;
-}
-
 // The cases of every share, each a JSON object with "case", in the order of `ids`.
 std::vector<json> cases_in_order(const std::vector<std::string>& shares, const std::vector<std::string>& ids) {
-  const std::map<std::string, size_t> at = positions(ids);
-  std::vector<json> cases;
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < ids.size(); ++i) position[ids[i]] = i;
+  std::vector<std::pair<size_t, json>> found;
   for (const std::string& s : shares) {
     json share = json::parse(s);
     for (json& c : share.at("cases")) {
-      if (!at.count(c.at("case").get<std::string>()))
-        throw Error("evaluation: a process scored case " + c.at("case").get<std::string>() + ", which is not in the split");
-      cases.push_back(std::move(c));
+      const std::string id = c.at("case").get<std::string>();
+      const auto at = position.find(id);
+      if (at == position.end()) throw Error("evaluation: a process scored case " + id + ", which is not in the split");
+      found.emplace_back(at->second, std::move(c));
     }
   }
-  std::sort(cases.begin(), cases.end(), [&](const json& a, const json& b) {
-    return at.at(a["case"].get<std::string>()) < at.at(b["case"].get<std::string>());
-  });
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<json> cases;
+  for (auto& [pos, c] : found) cases.push_back(std::move(c));
   return cases;
 }
 }  // namespace
