@@ -11,7 +11,8 @@
 # capacity (encoder patch 4, or 4 layers of 128), vit (frozen random encoders, lr 1e-3),
 # noskip (no full-resolution convolutions on the raw input: only the encoders' path),
 # elr (the encoders at a fifth or a tenth of the decoder's learning rate), ds (deep supervision;
-# the encoders' path alone with patch 4), prepath (the encoders' path from pre-trained encoders).
+# the encoders' path alone with patch 4), prepath (the encoders' path from pre-trained encoders),
+# prescale (pre-training at the fine-tuning's scale).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -224,6 +225,28 @@ group_prepath() {
       noskip_frozen) flags+=(--input-skip false --freeze-encoders) ;;
     esac
     seg "w8_lr5_lp33_${init}64_${kind}" "${flags[@]}"
+  done
+}
+
+# Pre-training at the fine-tuning's scale: the pre-training cohort's whole body kept at its native
+# 5 x 5 x 6 mm grid (64 x 104 x 200, no resize) and stacks of 16 adjacent coronal slices
+# (--stride 1), so a token covers 40 x 40 x 48 mm as in the 16 x 32 x 48 fine-tuning crops
+# (the prepath group's pre-training: 80 x 65 x 100 mm). FratMAE, 1,500 steps of 8 as there; then
+# the path alone (frozen) and the whole network (trained) from it, from random encoders and from
+# the prepath group's FratMAE; lesion coverage by size for the whole networks.
+group_prescale() {
+  [ -d pre_raw ] || $F -q phantom --out pre_raw --cases 200 --seed 9003
+  [ -d pre_nat ] || $F -q preprocess -d pre_raw -o pre_nat --size 64 104 200 --no-native
+  [ -d prenat_fratmae ] || { local t=$(date +%s)
+    $F -q pretrain --cache pre_nat --out prenat_fratmae --method fratmae --steps 1500 --batch 8 --lr 1e-3 --stride 1 --log-every 50
+    echo "pretrain prenat_fratmae: $(( $(date +%s) - t )) s: $(tail -1 prenat_fratmae/metrics.jsonl)" | tee -a $res; }
+  local flags=(--feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input 16 32 48)
+  seg w8_lr5_lp33_fratnat_noskip_frozen "${flags[@]}" --init prenat_fratmae --input-skip false --freeze-encoders
+  seg w8_lr5_lp33_fratnat_skip "${flags[@]}" --init prenat_fratmae
+  seg w8_lr5_lp33_random64_skip "${flags[@]}"
+  [ -d pre64_fratmae ] && seg w8_lr5_lp33_fratmae64_skip "${flags[@]}" --init pre64_fratmae
+  for r in w8_lr5_lp33_fratnat_skip w8_lr5_lp33_random64_skip w8_lr5_lp33_fratmae64_skip; do
+    [ -d "runs/$r" ] && misses "$r"
   done
 }
 

@@ -26,6 +26,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "io/dicom_lengths.h"
 #include "io/resample.h"
 
 namespace fs = std::filesystem;
@@ -224,13 +225,12 @@ DicomSegLabels read_dicom_seg(const fs::path& file, const Geometry& target, cons
                               const std::vector<int>& wanted, bool allow_different_frames) {
   quiet_dcmtk();
   if (!fs::is_regular_file(file)) throw FileError(file, "no such file");
+  check_dicom_lengths(file);
   DcmSegmentation* raw = nullptr;
-  {
-    const OFCondition c = DcmSegmentation::loadFile(file.string().c_str(), raw);
-    if (c.bad() || !raw)
-      throw FileError(file, std::string("not a readable DICOM Segmentation (") + c.text() + ")");
-  }
-  std::unique_ptr<DcmSegmentation> seg(raw);
+  const OFCondition loaded = DcmSegmentation::loadFile(file.string().c_str(), raw);
+  std::unique_ptr<DcmSegmentation> seg(raw);  // owned also when loading failed half-way (it may be set then)
+  if (loaded.bad() || !seg)
+    throw FileError(file, std::string("not a readable DICOM Segmentation (") + loaded.text() + ")");
   DicomSegLabels out;
   Uint16 rows = 0, cols = 0;
   {  // Frame size, and the series it was derived from (Common Instance Reference) for the caller to check.

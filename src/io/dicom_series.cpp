@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/text_util.h"
+#include "io/dicom_lengths.h"
 #include "io/itk_bridge.h"
 
 namespace fs = std::filesystem;
@@ -84,7 +85,10 @@ void check_meta_header(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   unsigned char b[144] = {};
   f.read(reinterpret_cast<char*>(b), 144);
-  if (f.gcount() < 132 || std::string(reinterpret_cast<char*>(b) + 128, 4) != "DICM") return;
+  if (f.gcount() < 132 || std::string(reinterpret_cast<char*>(b) + 128, 4) != "DICM") {
+    check_dicom_lengths(p);  // a data set without the preamble
+    return;
+  }
   std::error_code ec;
   const auto size = fs::file_size(p, ec);
   const bool group_length = f.gcount() == 144 && b[132] == 0x02 && b[133] == 0 && b[134] == 0 &&
@@ -93,6 +97,7 @@ void check_meta_header(const fs::path& p) {
       (group_length && size < 144 + (uint64_t(b[140]) | uint64_t(b[141]) << 8 |
                                      uint64_t(b[142]) << 16 | uint64_t(b[143]) << 24)))
     throw FileError(p, "truncated DICOM file (its meta header is incomplete)");
+  check_dicom_lengths(p);
 }
 
 // GDCM and ITK read a slice whose pixel data was cut short with only a warning on the

@@ -74,27 +74,33 @@ std::vector<int64_t> scan_nifti(const fs::path& path) {
     sizeof_hdr = field<int32_t>(hdr, 0, true);
   }
   int64_t vox_offset = 0, voxels = 1, bitpix = 0, datatype = 0;
+  // Sizes and offsets are taken as doubles first: a damaged header's product of seven
+  // dimensions, or its float offset, need not fit an int64 (found by fuzzing).
+  double declared_voxels = 1, declared_offset = 0;
   if (sizeof_hdr == 348) {
     const int16_t ndim = field<int16_t>(hdr, 40, swap);
     if (ndim < 1 || ndim > 7) fail("invalid NIfTI header (dim[0] = " + std::to_string(ndim) + ")");
     for (int d = 1; d <= ndim; ++d)
-      voxels *= std::max<int16_t>(1, field<int16_t>(hdr, 40 + 2 * d, swap));
+      declared_voxels *= std::max<int16_t>(1, field<int16_t>(hdr, 40 + 2 * d, swap));
     datatype = field<int16_t>(hdr, 70, swap);
     bitpix = field<int16_t>(hdr, 72, swap);
-    vox_offset = static_cast<int64_t>(field<float>(hdr, 108, swap));
+    declared_offset = field<float>(hdr, 108, swap);
   } else if (sizeof_hdr == 540) {
     if (gzread(f, hdr + 348, 540 - 348) < 540 - 348) fail("truncated NIfTI-2 header");
     const int64_t ndim = field<int64_t>(hdr, 16, swap);
     if (ndim < 1 || ndim > 7) fail("invalid NIfTI-2 header");
     for (int d = 1; d <= ndim; ++d)
-      voxels *= std::max<int64_t>(1, field<int64_t>(hdr, 16 + 8 * d, swap));
+      declared_voxels *= static_cast<double>(std::max<int64_t>(1, field<int64_t>(hdr, 16 + 8 * d, swap)));
     datatype = field<int16_t>(hdr, 12, swap);
     bitpix = field<int16_t>(hdr, 14, swap);
-    vox_offset = field<int64_t>(hdr, 168, swap);
+    declared_offset = static_cast<double>(field<int64_t>(hdr, 168, swap));
   } else {
     fail("not a NIfTI file (bad header size)");
   }
-  vox_offset = std::max<int64_t>(vox_offset, sizeof_hdr);
+  if (declared_voxels > 1e15) fail("invalid NIfTI header (its dimensions multiply to more than 10^15 voxels)");
+  if (!(declared_offset < 1e15)) fail("invalid NIfTI header (vox_offset is not a byte offset)");
+  voxels = static_cast<int64_t>(declared_voxels);
+  vox_offset = std::max<int64_t>(static_cast<int64_t>(std::max(0.0, declared_offset)), sizeof_hdr);
   const int64_t elem = bitpix / 8;
   if (elem <= 0) fail("invalid NIfTI header (bitpix " + std::to_string(bitpix) + ")");
   const int64_t expected = vox_offset + voxels * elem;
@@ -244,6 +250,7 @@ Volume read_as(const fs::path& path) {
   try {
     io->SetFileName(path.string());
     io->ReadImageInformation();
+    (void)io->GetComponentSize();  // throws for a component type the header does not name
   } catch (const itk::ExceptionObject& e) {
     throw FileError(path, "cannot read the image header: " + itk_reason(e));
   }

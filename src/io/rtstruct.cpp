@@ -1,5 +1,7 @@
 #include "io/rtstruct.h"
 
+#include "io/dicom_lengths.h"
+
 // DCMTK only here (see dicom_seg.cpp).
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -28,6 +30,7 @@ std::string text(DcmItem& item, const DcmTagKey& key) {
 // The data set of an RTSTRUCT file (kept alive by `ff`).
 DcmDataset& load(DcmFileFormat& ff, const fs::path& file) {
   if (!fs::is_regular_file(file)) throw FileError(file, "no such file");
+  check_dicom_lengths(file);
   const OFCondition c = ff.loadFile(file.string().c_str());
   if (c.bad()) throw FileError(file, std::string("not a readable DICOM file (") + c.text() + ")");
   DcmDataset& ds = *ff.getDataset();

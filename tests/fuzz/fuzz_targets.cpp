@@ -3,6 +3,9 @@
 #include <filesystem>
 #include <memory>
 
+#include <CLI/CLI.hpp>
+
+#include "cli/training_options.h"
 #include "core/atomic_output.h"
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -10,8 +13,14 @@
 #include "data/csv_table.h"
 #include "data/metadata.h"
 #include "io/autopet_layout.h"
+#include "io/dicom_seg.h"
+#include "io/dicom_series.h"
+#include "io/image_io.h"
+#include "io/rtstruct.h"
+#include "io/suv.h"
 #include "text/clip_tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/pretrain_config.h"
 
 namespace fs = std::filesystem;
 
@@ -135,13 +144,99 @@ void checkpoint_state(const uint8_t* data, size_t size) {
   (void)train::checkpoint_record(d);  // never throws for a readable folder
 }
 
+void config_toml(const uint8_t* data, size_t size) {
+  // The program's own shape: global options, --config on the top level, a subcommand with the
+  // training options (every kind CLI11 converts: strings, integers, reals, booleans, a list).
+  const fs::path file = scratch() / "config.toml";
+  write_file_atomic(file, bytes(data, size));
+  CLI::App app{"fuzz"};
+  app.set_config("--config", "", "TOML");
+  app.allow_config_extras(false);
+  app.fallthrough();
+  bool verbose = false;
+  int threads = 0;
+  app.add_flag("-v,--verbose", verbose, "more log output");
+  app.add_option("--threads", threads, "threads")->check(CLI::NonNegativeNumber);
+  train::PretrainConfig c;
+  std::vector<int64_t> input;
+  CLI::App* sub = app.add_subcommand("pretrain", "pre-train");
+  sub->add_option("--cache", c.cache, "cache");
+  sub->add_option("--preset", c.preset, "preset");
+  sub->add_option("--method", c.method, "method")->check(CLI::IsMember({"fratmae", "fratmae-noalign", "mae", "mae-align"}));
+  sub->add_option("--steps", c.steps, "steps");
+  sub->add_option("--batch", c.batch, "batch");
+  sub->add_option("--input", input, "H W D")->expected(3);
+  cli::add_training_options(sub, c, "lr");
+  const std::string path = file.string();
+  const char* argv[] = {"fuzz", "--config", path.c_str(), "pretrain"};
+  try {
+    app.parse(4, const_cast<char**>(argv));
+  } catch (const CLI::Error&) {
+  }
+}
+
+void image_file(const uint8_t* data, size_t size) {
+  // The name's extension says which ITK reader runs; it follows the bytes' magic as a user's
+  // file would: gzip -> .nii.gz, "NRRD" -> .nrrd, a MetaImage key -> .mha, else .nii.
+  const std::string b = bytes(data, size);
+  const char* ext = ".nii";
+  if (b.size() >= 2 && uint8_t(b[0]) == 0x1f && uint8_t(b[1]) == 0x8b) ext = ".nii.gz";
+  else if (b.rfind("NRRD", 0) == 0) ext = ".nrrd";
+  else if (b.rfind("ObjectType", 0) == 0 || b.rfind("NDims", 0) == 0) ext = ".mha";
+  const fs::path file = scratch() / (std::string("image") + ext);
+  write_file_atomic(file, b);
+  try {
+    const Volume v = io::read_image(file);
+    if (v.data.numel() != v.geom.num_voxels()) __builtin_trap();
+    const Volume l = io::read_labels(file);
+    if (!l.geom.same_grid(v.geom)) __builtin_trap();
+  } catch (const Error&) {
+  }
+  fs::remove(file);
+}
+
+void dicom_file(const uint8_t* data, size_t size) {
+  // A folder holding the input alone, read as `convert` reads a series folder; an RTSTRUCT or a
+  // SEG as the label readers read them (a SEG onto a small grid: its frames need not match).
+  const fs::path d = scratch() / "dicom";
+  fs::create_directories(d);
+  const fs::path file = d / "in.dcm";
+  write_file_atomic(file, bytes(data, size));
+  try {
+    for (const io::DicomSeries& s : io::scan_dicom_folder(d)) {
+      if (s.modality == "RTSTRUCT") {
+        (void)io::describe_rois(io::rtstruct_rois(file));
+      } else if (s.modality == "SEG") {
+        Geometry g;
+        g.size = {8, 8, 4};
+        g.spacing = {4, 4, 4};
+        (void)io::read_dicom_seg(file, g, "", {}, true);
+      } else if (s.has_pixels) {
+        const Volume v = io::read_series(s);
+        if (v.data.numel() != v.geom.num_voxels()) __builtin_trap();
+        (void)io::read_series_info(s);
+        if (s.modality == "PT") {
+          try {
+            (void)compute_suv(io::read_pet_header(s));
+          } catch (const Error&) {
+          }
+        }
+      }
+    }
+  } catch (const Error&) {
+  }
+}
+
 const std::vector<NamedTarget>& targets() {
   static const std::vector<NamedTarget> t{{"csv_metadata", csv_metadata},
                                           {"clip_tokenizer", clip_tokenizer},
                                           {"safetensors", safetensors},
                                           {"nnunet_dataset_json", nnunet_dataset_json},
                                           {"cache_index", cache_index},
-                                          {"checkpoint_state", checkpoint_state}};
+                                          {"checkpoint_state", checkpoint_state},
+                                          {"config_toml", config_toml},
+                                          {"image_file", image_file},
+                                          {"dicom_file", dicom_file}};
   return t;
 }
 
