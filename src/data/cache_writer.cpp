@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <tuple>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -242,10 +243,16 @@ void CacheWriter::add_case(const CaseArrays& c, const std::string& signature) {
   arrays.emplace_back("lesion_voxels", p.lesion_voxels);
 
   const std::string file = file_name(id);
-  StagedOutputs out(dir_ / kCacheCasesDir, /*overwrite=*/true);
-  const fs::path final_name = fs::path(file).filename();
-  auto [arrays_rec, bytes] = write_arrays(out.stage(final_name.string()), arrays, dir_ / file);
-  out.commit();
+  json arrays_rec;
+  int64_t bytes = 0;
+  try {
+    StagedOutputs out(dir_ / kCacheCasesDir, /*overwrite=*/true);
+    const fs::path final_name = fs::path(file).filename();
+    std::tie(arrays_rec, bytes) = write_arrays(out.stage(final_name.string()), arrays, dir_ / file);
+    out.commit();
+  } catch (const FileError& e) {
+    throw CacheWriteError(e.path(), std::string(e.what()).substr(e.path().string().size() + 2) + " (case " + id + ")");
+  }
 
   json source = c.sources;
   source["geometry"] = geometry_to_json(c.source_geometry);
@@ -446,6 +453,14 @@ BuildReport build_cache(CacheWriter& writer, const std::vector<CaseJob>& jobs, c
         writer.add_case(c, job.signature);
         std::lock_guard<std::mutex> lock(mutex);
         ++report.processed;
+      } catch (const CacheWriteError& e) {
+        // The folder cannot take more (a full disk): every further case would fail the same
+        // way, and skipping them would leave a cache silently short of cases.
+        std::lock_guard<std::mutex> lock(mutex);
+        ++report.failed;
+        report.failures.emplace_back(job.id, e.what());
+        if (!failure) failure = std::current_exception();
+        stop = true;
       } catch (const std::exception& e) {
         std::string msg = e.what();
         if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/folder_lock.h"
 #include "core/shard.h"
 #include "data/case_arrays.h"
@@ -36,6 +37,13 @@ class ClipTokenizer;
 }
 
 namespace fratmae::data {
+
+/// Writing into the cache folder failed (a full disk, a file-size limit, permissions): not a
+/// fault of the case, so build_cache stops also under OnBadCase::kSkip.
+class CacheWriteError : public fratmae::FileError {
+ public:
+  using fratmae::FileError::FileError;
+};
 
 class CacheWriter {
  public:
@@ -57,7 +65,7 @@ class CacheWriter {
   /// Keep an existing case as it is in the next index.
   void keep(const std::string& id);
   /// Validate, preprocess and write one case (thread-safe). Throws fratmae::Error naming the
-  /// case. `signature` identifies the inputs (paths, sizes, times, metadata) for is_current().
+  /// case, CacheWriteError when its file cannot be written. `signature` identifies the inputs (paths, sizes, times, metadata) for is_current().
   void add_case(const CaseArrays& c, const std::string& signature = "");
   /// Write index.json (atomically) listing every kept and added case, sorted by id; case
   /// files no longer listed are removed. Returns the number of cases listed. A shard writes

@@ -231,6 +231,13 @@ TEST(PreprocessCli, AFullDiskLeavesTheCacheReadable) {
   auto cache = data::Cache::open(tmp / "cache");
   ASSERT_EQ(cache->size(), 2);
   EXPECT_GT(cache->at(1).wb_pet.numel(), 0);
+  // With --on-bad-case skip a full disk still stops the run: it is not a fault of the case, and
+  // skipping every case after it would leave a cache silently short of cases.
+  r = test::run_command("prlimit --fsize=8192 " + test::binary() + cmd + " --overwrite --on-bad-case skip");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, ".bin: cannot write (File too large)")) << r.output;
+  EXPECT_FALSE(contains(r.output, "skipping")) << r.output;
+  EXPECT_EQ(cache_content(tmp / "cache").cases, before.cases);
 }
 
 // AutoPET exactly as distributed: AutoPET III's nnU-Net folder (case ids with spaces, channel
