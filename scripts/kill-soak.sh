@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# SIGKILL soak of `pretrain` and `finetune`: each is killed KILLS times at random moments and
-# resumed with --resume after every kill; its final weights must equal, byte for byte, those of
-# the same run done without interruption.
+# SIGKILL soak of `preprocess`, `pretrain` and `finetune`: each is killed KILLS times at random
+# moments and run again (the training commands with --resume) after every kill; the cache must
+# equal, and the final weights must equal byte for byte, those of the same run done without
+# interruption.
 #
 #   scripts/kill-soak.sh [KILLS] [FRATMAE] [STEPS]   (default 20 kills each, build/fratmae, 150 steps)
 #
@@ -73,7 +74,56 @@ soak() {
   fi
 }
 
+# preprocess: killed while it writes cases (and, every other time, while it rebuilds them all with
+# --overwrite), then run again until it finishes; the cache must equal one made without
+# interruption: the same index entries and every case file byte for byte. (Issue #4 saw a
+# segfault once when a cache was rebuilt over a folder an aborted run had left.)
+cache_digest() {  # the cases of cache $1: each index entry (less where it was made) and its file's sha256
+  python3 - "$1" <<'PY'
+import hashlib, json, sys
+d = sys.argv[1]
+for c in sorted(json.load(open(d + "/index.json"))["cases"], key=lambda c: c["id"]):
+    c.pop("source", None)
+    print(json.dumps(c, sort_keys=True), hashlib.sha256(open(d + "/" + c["file"], "rb").read()).hexdigest())
+PY
+}
+soak_preprocess() {
+  local ref=$tmp/prep-ref run=$tmp/prep-soak n=0 runs=0
+  local -a cmd=("$bin" -q preprocess --data "$tmp/cohort" --size 32 32 48 --workers 1 --out)
+  "${cmd[@]}" "$ref" > "$tmp/prep-ref.log" 2>&1
+  while :; do
+    local -a args=("${cmd[@]}" "$run")
+    [ $((n % 2)) = 1 ] && [ "$n" -lt "$kills" ] && args+=(--overwrite)
+    runs=$((runs + 1))
+    "${args[@]}" >> "$tmp/prep-soak.log" 2>&1 &
+    local pid=$!
+    if [ "$n" -lt "$kills" ]; then
+      sleep "$(awk -v s=$RANDOM 'BEGIN { printf "%.2f", 0.05 + 1.5 * s / 32767 }')"
+      if kill -9 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+        n=$((n + 1))
+        echo "kill-soak: preprocess: kill $n, $(ls "$run/cases" 2>/dev/null | wc -l) case files"
+        continue
+      fi
+    fi
+    if wait "$pid"; then break; else
+      local rc=$?
+      echo "kill-soak: preprocess: a run after a kill failed (exit $rc; log: the lines below)" >&2
+      tail -5 "$tmp/prep-soak.log" >&2
+      return 1
+    fi
+  done
+  if [ "$(cache_digest "$ref")" = "$(cache_digest "$run")" ]; then
+    echo "kill-soak: preprocess: $n kills, $runs runs, cache identical to the uninterrupted one"
+  else
+    echo "kill-soak: preprocess: $n kills, $runs runs, cache DIFFERS from the uninterrupted one" >&2
+    diff <(cache_digest "$ref") <(cache_digest "$run") | head -5 >&2
+    return 1
+  fi
+}
+
 status=0
+soak_preprocess || status=1
 soak pretrain "${pretrain[@]}" || status=1
 soak finetune "${finetune[@]}" || status=1
 exit $status

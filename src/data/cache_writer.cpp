@@ -1,6 +1,7 @@
 #include "data/cache_writer.h"
 
 #include <ATen/Parallel.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -102,7 +103,22 @@ void remove_unlisted_case_files(const fs::path& dir, const std::map<std::string,
   for (const auto& e : fs::directory_iterator(dir / kCacheCasesDir, ec)) {
     const std::string name = e.path().filename().string();
     if (e.path().extension() == ".bin" && !listed.count(name)) fs::remove(e.path(), ec);
+    // Staged files of another process: a writer killed mid-case (this one holds the lock now).
+    const std::string ours = ".fratmae-tmp-" + std::to_string(::getpid()) + "-";
+    if (name.rfind(".fratmae-tmp-", 0) == 0 && name.rfind(ours, 0) != 0) fs::remove(e.path(), ec);
   }
+}
+
+// True when `cases` holds only what a cache's writer puts there: case files (.bin) and its staged
+// temporary files. A folder with nothing else is a cache whose first run stopped before it wrote
+// index.json (killed, or out of memory), not somebody's folder.
+bool only_case_files(const fs::path& cases) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cases, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file(ec) || (e.path().extension() != ".bin" && name.rfind(".fratmae-tmp-", 0) != 0)) return false;
+  }
+  return !ec;
 }
 
 bool file_intact(const fs::path& dir, const json& rec) {
@@ -134,7 +150,10 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
       else if (name == kCacheCasesDir) has_cases = true;
       else other_content = true;
     }
-  const bool had_content = other_content || (has_cases && !shards_present && !shard_.enabled());
+  const bool interrupted_first_run = has_cases && !other_content && !fs::exists(main_index, ec) &&
+                                     only_case_files(dir_ / kCacheCasesDir);
+  const bool had_content =
+      other_content || (has_cases && !shards_present && !shard_.enabled() && !interrupted_first_run);
   lock_ = std::make_unique<FolderLock>(dir_, shard_.enabled() ? "preprocess --shard " + shard_.to_string() : "preprocess",
                                        std::string(FolderLock::kFileName) + shard_.suffix());
   if (shards_present && !shard_.enabled())
@@ -162,6 +181,9 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
         throw FileError(main_index, std::string("malformed cache index (") + e.what() + "); pass --overwrite to rebuild the cache");
       }
     }
+  } else if (interrupted_first_run && !shard_.enabled()) {
+    spdlog::info("preprocess: {} holds case files without {} (a run stopped before it finished); they are "
+                 "rebuilt", dir_.string(), kCacheIndexName);
   } else if (had_content && !overwrite) {
     throw FileError(dir_, "is a non-empty folder without " + std::string(kCacheIndexName) +
                               ", so not a fratmae cache; choose an empty or new --out");

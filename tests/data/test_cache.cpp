@@ -276,3 +276,36 @@ TEST(Cache, HostileIndexEntriesAreRefused) {
   refused([](json& c) { c["text_ids"][5] = 50000; }, "outside CLIP's vocabulary");
   refused([](json& c) { c["stage_label"] = 7; }, "stage_label must be -1, 0 or 1");
 }
+
+// A first run killed before it wrote index.json leaves only case files (and staged temporary
+// files) in cases/: the next run builds the cache there (found by scripts/kill-soak.sh, which
+// saw the rerun refused as "a non-empty folder ... not a fratmae cache"). A folder with anything
+// else stays refused.
+TEST(Cache, AFolderAKilledFirstRunLeftIsBuiltAgain) {
+  test::TempDir tmp;
+  fs::create_directories(tmp / "c/cases");
+  write_file_atomic(tmp / "c/cases/C1.bin", "half a case");
+  write_file_atomic(tmp / "c/cases/.fratmae-tmp-999999-C2.bin", "staged by a dead process");
+  std::atomic<int> loads{0};
+  {
+    data::CacheWriter w(tmp / "c", test::small_settings());
+    const data::BuildReport r = data::build_cache(w, counted_jobs(loads), quiet());
+    EXPECT_EQ(r.processed, 3);
+    EXPECT_EQ(r.total_in_cache, 3);
+  }
+  EXPECT_FALSE(fs::exists(tmp / "c/cases/.fratmae-tmp-999999-C2.bin"));
+  auto cache = data::Cache::open(tmp / "c");
+  ASSERT_EQ(cache->size(), 3);
+  EXPECT_GT(cache->at(1).wb_pet.numel(), 0);
+  // Somebody's own files beside the case files: not taken for a cache.
+  fs::create_directories(tmp / "d/cases");
+  write_file_atomic(tmp / "d/cases/C1.bin", "x");
+  write_file_atomic(tmp / "d/cases/notes.txt", "mine");
+  try {
+    data::CacheWriter w(tmp / "d", test::small_settings());
+    FAIL() << "a folder with other files was taken for a cache";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a fratmae cache"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(tmp / "d/cases/notes.txt"));
+}
