@@ -90,7 +90,13 @@ PY
 soak_preprocess() {
   local ref=$tmp/prep-ref run=$tmp/prep-soak n=0 runs=0
   local -a cmd=("$bin" -q preprocess --data "$tmp/cohort" --size 32 32 48 --workers 1 --out)
+  local t0 t1 span
+  t0=$(date +%s.%N)
   "${cmd[@]}" "$ref" > "$tmp/prep-ref.log" 2>&1
+  t1=$(date +%s.%N)
+  # Kill moments drawn over the whole length of an uninterrupted run (start-up, every case, the
+  # index), not only its first cases.
+  span=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   while :; do
     local -a args=("${cmd[@]}" "$run")
     [ $((n % 2)) = 1 ] && [ "$n" -lt "$kills" ] && args+=(--overwrite)
@@ -98,11 +104,11 @@ soak_preprocess() {
     "${args[@]}" >> "$tmp/prep-soak.log" 2>&1 &
     local pid=$!
     if [ "$n" -lt "$kills" ]; then
-      sleep "$(awk -v s=$RANDOM 'BEGIN { printf "%.2f", 0.05 + 1.5 * s / 32767 }')"
+      sleep "$(awk -v s=$RANDOM -v t="$span" 'BEGIN { printf "%.2f", 0.05 + t * s / 32767 }')"
       if kill -9 "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || true
         n=$((n + 1))
-        echo "kill-soak: preprocess: kill $n, $(ls "$run/cases" 2>/dev/null | wc -l) case files"
+        echo "kill-soak: preprocess: kill $n, $(find "$run/cases" -name '*.bin' ! -name '.*' 2>/dev/null | wc -l) case files"
         continue
       fi
     fi
