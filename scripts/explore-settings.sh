@@ -12,7 +12,8 @@
 # noskip (no full-resolution convolutions on the raw input: only the encoders' path),
 # elr (the encoders at a fifth or a tenth of the decoder's learning rate), ds (deep supervision;
 # the encoders' path alone with patch 4), prepath (the encoders' path from pre-trained encoders),
-# prescale (pre-training at the fine-tuning's scale).
+# prescale (pre-training at the fine-tuning's scale), long (3,000 steps, trained and frozen
+# encoders), fov (field of view, intensity jitter, CT window).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -52,12 +53,12 @@ print()
 PY
 }
 
-seg() {  # NAME [finetune flags]   (cache: $SEG_CACHE, default seg; steps: $SEG_STEPS, default 600; model: $SEG_PRESET, default tiny)
+seg() {  # NAME [finetune flags]   (cache: $SEG_CACHE, default seg; steps: $SEG_STEPS, default 600; batch: $SEG_BATCH, default 4; model: $SEG_PRESET, default tiny)
   local name=$1; shift
   [ -d "runs/$name" ] && return
   local t=$(date +%s)
   $F -q finetune --task seg --cache "${SEG_CACHE:-seg}" --out "runs/$name" --preset "${SEG_PRESET:-tiny}" --test-fraction 0.05 --val-fraction 0.3 \
-     --overlap 0.25 --evaluate false --steps "${SEG_STEPS:-600}" --batch 4 "$@"
+     --overlap 0.25 --evaluate false --steps "${SEG_STEPS:-600}" --batch "${SEG_BATCH:-4}" "$@"
   echo "seg $name ($*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
 }
 
@@ -86,7 +87,7 @@ group_seg() {
   seg w8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5
   seg w8_lr5 --feature-size 8 --lr 5e-3 --lesion-prob 0.5
   seg w8_lp80 --feature-size 8 --lr 2e-3 --lesion-prob 0.8
-  seg w8_b8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5 --batch 8
+  SEG_BATCH=8 seg w8_b8 --feature-size 8 --lr 2e-3 --lesion-prob 0.5
   seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   seg w8_lr5_lp33_centred --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --lesion-centred
 }
@@ -248,6 +249,29 @@ group_prescale() {
   for r in w8_lr5_lp33_fratnat_skip w8_lr5_lp33_random64_skip w8_lr5_lp33_fratmae64_skip; do
     [ -d "runs/$r" ] && misses "$r"
   done
+}
+
+# Does the plateau lift with a longer schedule, and do the encoders matter then? 3,000 steps of
+# the `cpu` setting, with the encoders trained and frozen at their random initialisation; the
+# lesions it misses by size. Then what else was tried on the same 600 steps: the paper's field of
+# view (16 x 64 x 96 crops, 80 x 320 x 576 mm, at batch 2: twice the voxels of a batch of four
+# 16 x 32 x 48 crops), stronger intensity jitter (x U(0.7, 1.3)), a soft-tissue CT window
+# (-200..300 HU instead of -1000..1000), each against the same setting's 600 steps (seed 0) and
+# a second seed of the trained / frozen pair.
+group_long() {
+  seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  SEG_STEPS=1200 seg w8_lr5_lp33_1200 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 300
+  SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
+  SEG_STEPS=3000 seg w8_lr5_lp33_3000_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000 --freeze-encoders
+  misses w8_lr5_lp33_3000
+  seg w8_lr5_lp33_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1
+  seg w8_lr5_lp33_frozen_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1 --freeze-encoders
+}
+group_fov() {
+  SEG_BATCH=2 seg w8_lr5_lp33_64x96_b2 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --input 16 64 96
+  seg w8_lr5_lp33_int30 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --intensity-scale 0.3
+  [ -d seg_ctw ] || $F -q preprocess -d seg_raw -o seg_ctw --size 32 32 48 --ct-window -200 300
+  SEG_CACHE=seg_ctw seg w8_lr5_lp33_ctw --feature-size 8 --lr 5e-3 --lesion-prob 0.33
 }
 
 cohort_seg

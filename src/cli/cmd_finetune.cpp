@@ -69,6 +69,9 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--lesion-prob", c.lesion_prob, "share of seg crops around a lesion voxel")->capture_default_str();
   sub->add_flag("--lesion-centred", c.lesion_centred,
                 "put that lesion voxel at the crop's centre (nnU-Net's way) instead of anywhere in the crop");
+  sub->add_option("--intensity-scale", c.intensity_scale,
+                  "augmentation: CT and PET each multiplied by U(1 - s, 1 + s) per sample (with --augment)")
+      ->capture_default_str();
   sub->add_option("--evaluate", c.evaluate, "evaluate on the test split at the end (true/false)")->capture_default_str();
   sub->add_option("--overlap", c.overlap, "sliding-window overlap for the evaluation")->capture_default_str();
   sub->add_option("--window-batch", c.window_batch, "windows per forward pass")->capture_default_str();

@@ -32,6 +32,7 @@ void FinetuneConfig::validate() const {
     throw Error("finetune: --pool must be mean, max, mean-max or cls");
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
     throw Error("finetune: --modalities must be petct, pet or ct");
+  if (!(intensity_scale >= 0 && intensity_scale < 1)) throw Error("finetune: --intensity-scale must lie in [0, 1)");
   if (!(lesion_prob >= 0 && lesion_prob <= 1)) throw Error("finetune: --lesion-prob must lie in [0, 1]");
   if (log_every < 1 || checkpoint_every < 1) throw Error("finetune: --log-every and --checkpoint-every must be >= 1");
   check_device(device, "finetune");
@@ -49,7 +50,7 @@ nlohmann::json FinetuneConfig::to_json() const {
           {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip}, {"deep_supervision", deep_supervision}, {"encoder_lr_scale", encoder_lr_scale},
           {"hidden", hidden}, {"pool", pool}, {"modalities", modalities}, {"lesion_prob", lesion_prob}, {"lesion_centred", lesion_centred}, {"seed", seed}, {"log_every", log_every},
           {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
-          {"augment", augment}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},
+          {"augment", augment}, {"intensity_scale", intensity_scale}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},
           {"tta", tta}, {"bootstrap", bootstrap}};
 }
 

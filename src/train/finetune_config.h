@@ -51,6 +51,7 @@ struct FinetuneConfig {
   bool bf16 = true;
   int workers = 2;
   bool augment = true;
+  double intensity_scale = 0.1;   // augmentation: CT and PET x U(1 - s, 1 + s), drawn separately
   bool evaluate = true;           // evaluate on the test split at the end (RUN/test/)
   double overlap = 0.5;           // sliding-window evaluation
   bool body_only = true;          // sliding windows only over the body (the air around it is background)

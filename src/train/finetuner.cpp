@@ -167,6 +167,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
     mc.input = data::crop_shape(lc.crop, wb);
   }
   lc.augment.enabled = cfg.augment;
+  lc.augment.intensity_scale = cfg.intensity_scale;
+  lc.augment.validate();
   lc.workers = cfg.workers;
   try {
     mc.validate();

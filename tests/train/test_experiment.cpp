@@ -61,13 +61,29 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   for (const char* w : {"segmentation: coronal - axial stacks (Table 2, 100%)", "segmentation: FratMAE - baseline (20%)",
                         "staging: FratMAE - MAE (20%)", "staging: coronal stacks (100%) - majority class",
                         "segmentation: full-label baseline - floor 41% of SUVmax per hot region",
-                        "staging probe: FratMAE - random frozen encoders"})
+                        "staging probe: FratMAE - random frozen encoders",
+                        "segmentation: baseline - random frozen encoders (20%)"})
     EXPECT_TRUE(what.count(w)) << w;
   ASSERT_EQ(r["probe"].size(), 2u);
+  // The segmentation control: the 20% baseline with frozen random encoders, on the segmentation
+  // schedule (not the staging probe's), its encoders unchanged by training.
+  EXPECT_EQ(r["seg_control"], "seg/probe_baseline_20pct");
+  {
+    const fs::path control = tmp / "exp" / "finetune" / "seg" / "probe_baseline_20pct" / "seed0";
+    const json cc = json::parse(read_file(control / "config.json"));
+    EXPECT_TRUE(cc["train"]["freeze_encoders"].get<bool>());
+    EXPECT_EQ(cc["task"], "seg");
+    EXPECT_EQ(cc["train"]["train_fraction"], 0.2);
+    EXPECT_EQ(cc["train"]["steps"], json::parse(read_file(tmp / "exp" / "finetune" / "seg" / "baseline_20pct" / "seed0" /
+                                                          "config.json"))["train"]["steps"]);
+    EXPECT_EQ(r["settings"]["seg/probe_baseline_20pct"]["metrics"]["dice"]["per_seed"].size(), 2u);
+  }
   const std::string md = read_file(tmp / "exp" / "report.md");
   for (const char* s : {"## Findings", "## Table 2", "| 20% | (3) MAE + ContextAlign |", "## Reference floors",
                         "| SUV >= 2.5 in the body |", "| majority class of the training split |",
                         "## Frozen-encoder probe", "## Every paired comparison", "detected 0-0.5 mL",
+                        "## Segmentation control: does segmentation use its encoders?", "| frozen at random |",
+                        "Trained minus frozen: Dice",
                         "**Too small to separate the settings:**"})  // a handful of cases, 2 seeds
     EXPECT_NE(md.find(s), std::string::npos) << s;
   for (const char* p : {"pretrain_loss.svg", "segmentation_examples.png", "finetune_curves_seg.svg",

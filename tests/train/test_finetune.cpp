@@ -278,7 +278,19 @@ TEST(Finetune, SegmentationInputIsTheGivenCrop) {
   const json cfg = json::parse(read_file(tmp / "in" / "config.json"));
   EXPECT_EQ(cfg["model"]["input"], (std::vector<int64_t>{8, 16, 32}));
   EXPECT_EQ(cfg["train"]["input"], (std::vector<int64_t>{8, 16, 32}));
+  EXPECT_EQ(cfg["train"]["intensity_scale"], 0.1);  // the augmentation's jitter, recorded
   fc.out = (tmp / "bad").string();
+  for (double s : {-0.1, 1.0}) {  // --intensity-scale outside [0, 1)
+    auto bad = fc;
+    bad.input = {8, 16, 32};
+    bad.intensity_scale = s;
+    try {
+      train::finetune(bad, false);
+      ADD_FAILURE() << "intensity scale " << s << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--intensity-scale"), std::string::npos) << e.what();
+    }
+  }
   fc.input = {8, 0, 32};
   EXPECT_THROW(train::finetune(fc, false), Error);
   fc.input = {8, 12, 32};  // not a multiple of the patch (8)
