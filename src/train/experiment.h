@@ -8,10 +8,10 @@
 //      ContextAlign, FratMAE
 //   3. fine-tune segmentation and staging from each (and from scratch, the baseline) on 20% of
 //      the training split (`paper` also 40% and 100% for baseline and FratMAE), from scratch on
-//      coronal and on axial stacks with the whole training split (Table 2), the segmentation
-//      control (the 20% baseline with its encoders frozen at random: does segmentation use its
-//      encoders at all?) and (`cpu`, `paper`) a frozen-encoder staging probe of FratMAE's
-//      encoders against random ones; every
+//      coronal and on axial stacks with the whole training split (Table 2), and (`cpu`,
+//      `paper`) two frozen-encoder controls: a staging probe of FratMAE's encoders against
+//      random ones, and the 20% segmentation baseline with its encoders frozen at random (does
+//      segmentation use its encoders at all?); every
 //      setting once per fine-tuning seed, all on one split: test cases (never used to choose
 //      anything), validation cases (the learning curves), training cases
 //   4. score the test split: Dice, IoU, false positives, detection by lesion size

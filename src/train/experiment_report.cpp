@@ -282,7 +282,8 @@ std::string experiment_markdown(const json& r) {
           cell(t, "accuracy") + " |\n";
   }
 
-  if (r.contains("seg_control") && r["settings"].contains(r["seg_control"].get<std::string>())) {
+  if (r.contains("seg_control") && r["seg_control"].is_string() &&
+      r["settings"].contains(r["seg_control"].get<std::string>())) {
     // The control: is the Table 3 comparison able to see a pre-training through segmentation?
     const std::string ck = r["seg_control"].get<std::string>();
     md += "\n## Segmentation control: does segmentation use its encoders?\n\n";
