@@ -260,6 +260,7 @@ group_prescale() {
 # a second seed of the trained / frozen pair.
 group_long() {
   seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  seg w8_lr5_lp33_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --freeze-encoders
   SEG_STEPS=1200 seg w8_lr5_lp33_1200 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 300
   SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
   SEG_STEPS=3000 seg w8_lr5_lp33_3000_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000 --freeze-encoders
