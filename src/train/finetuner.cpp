@@ -133,6 +133,13 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   const bool lead = denv.rank == 0;
   const int64_t local_batch = cfg.batch / denv.world;
   const bool seg = cfg.task == "seg";
+  if (seg && local_batch == 1 && torch::Device(cfg.device).is_cpu())
+    // LibTorch's CPU 3-D convolution takes its slow native kernel instead of oneDNN for a batch of
+    // one with few channels: the UNETR decoder's convolutions run ~17x slower per voxel
+    // (docs/experiments.md). Sliding-window inference avoids it; a training batch cannot.
+    spdlog::warn("finetune: {} sample per process on the CPU: LibTorch convolves a batch of one with its slow kernel "
+                 "(about 17x slower per voxel); --batch {} or more is faster per sample",
+                 local_batch, 2 * denv.world);
   std::shared_ptr<data::Cache> cache = data::Cache::open(cfg.cache);
 
   // Model: the pre-trained one's configuration (encoders) or a preset.

@@ -609,3 +609,18 @@ TEST(PredictCli, APetOnlyModelPredictsWithoutACt) {
   EXPECT_TRUE(fs::exists(tmp / "qin" / "SEG.nii.gz"));
   EXPECT_EQ(json::parse(read_file(tmp / "qin" / "prediction.json"))["inputs"]["pet"]["files"], 545);
 }
+
+// A segmentation batch of one on the CPU is warned about: LibTorch convolves it with its slow
+// native kernel (docs/experiments.md); the batch of two above gets no such warning.
+TEST(PredictCli, FinetuningWithABatchOfOneOnTheCpuIsWarnedAbout) {
+  auto& runs = Runs::get();
+  test::TempDir tmp;
+  const std::string common = "finetune --task seg --feature-size 4 --cache " + quote(runs.cache) +
+                             " --steps 1 --workers 1 --test-fraction 0 --val-fraction 0 --evaluate false --out ";
+  auto r = run_fratmae(common + quote(tmp / "one") + " --batch 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("batch of one"), std::string::npos) << r.output;
+  r = run_fratmae(common + quote(tmp / "two") + " --batch 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("batch of one"), std::string::npos) << r.output;
+}
