@@ -13,7 +13,8 @@
 # elr (the encoders at a fifth or a tenth of the decoder's learning rate), ds (deep supervision;
 # the encoders' path alone with patch 4), prepath (the encoders' path from pre-trained encoders),
 # prescale (pre-training at the fine-tuning's scale), long (3,000 steps, trained and frozen
-# encoders), fov (field of view, intensity jitter, CT window).
+# encoders), fov (field of view, intensity jitter, CT window), fit (can the model fit large lesions:
+# the 3,000-step run scored on its own training cases, and two training cases learnt alone).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -273,6 +274,45 @@ group_fov() {
   seg w8_lr5_lp33_int30 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --intensity-scale 0.3
   [ -d seg_ctw ] || $F -q preprocess -d seg_raw -o seg_ctw --size 32 32 48 --ct-window -200 300
   SEG_CACHE=seg_ctw seg w8_lr5_lp33_ctw --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+}
+
+# Can the model fit large lesions at all? The 3,000-step run of `long` scored on 20 of its own
+# training cases; then the same setting trained on two training cases alone (PHANTOM_0003 and
+# PHANTOM_0007 of the cohort: six lesions of 22-39 mm, 42-353 voxels), 1,000 steps of 2, scored
+# on those two. Memorising two cases shows the network can represent a large lesion's inside;
+# failing on its own 65 training cases shows where it underfits.
+misses_train() {  # RUN N
+  local run=$1 n=$2 d=misses/$1_train
+  [ -f "$d/lesions.txt" ] && return
+  rm -rf "$d"; mkdir -p "$d"
+  for id in $(python3 -c "import json; print(' '.join(json.load(open('runs/$run/config.json'))['split']['train'][:$n]))"); do
+    $F -q predict --model "runs/$run" --ct "seg_raw/$id/CTres.nii.gz" --pet "seg_raw/$id/SUV.nii.gz" --out "$d/$id" --overlap 0.25
+  done
+  python3 "$here/lesion-misses.py" "$d" seg_raw > "$d/lesions.txt"
+  echo "misses on training cases $run: $d/lesions.txt" | tee -a $res
+}
+group_fit() {
+  SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
+  misses_train w8_lr5_lp33_3000 20
+  if [ ! -d two ]; then
+    rm -rf two_raw; mkdir two_raw
+    head -1 seg_raw/metadata.csv > two_raw/metadata.csv
+    for c in PHANTOM_0003 PHANTOM_0007; do ln -s "../seg_raw/$c" "two_raw/$c"; grep "^$c," seg_raw/metadata.csv >> two_raw/metadata.csv; done
+    $F -q preprocess -d two_raw -o two --size 32 32 48
+  fi
+  local name=w8_lr5_lp33_two_cases d=misses/w8_lr5_lp33_two_cases
+  if [ ! -d "runs/$name" ]; then
+    $F -q finetune --task seg --cache two --out "runs/$name" --preset tiny --test-fraction 0 --val-fraction 0 \
+       --val-every -1 --evaluate false --steps 1000 --batch 2 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  fi
+  if [ ! -f "$d/lesions.txt" ]; then
+    rm -rf "$d"; mkdir -p "$d"
+    for c in PHANTOM_0003 PHANTOM_0007; do
+      $F -q predict --model "runs/$name" --ct "seg_raw/$c/CTres.nii.gz" --pet "seg_raw/$c/SUV.nii.gz" --out "$d/$c" --overlap 0.25
+    done
+    python3 "$here/lesion-misses.py" "$d" seg_raw > "$d/lesions.txt"
+    echo "misses of $name on its two training cases: $d/lesions.txt" | tee -a $res
+  fi
 }
 
 cohort_seg
