@@ -278,7 +278,7 @@ group_fov() {
 
 # Can the model fit large lesions at all? The 3,000-step run of `long` scored on 20 of its own
 # training cases; then the same setting trained on two training cases alone (PHANTOM_0003 and
-# PHANTOM_0007 of the cohort: six lesions of 22-39 mm, 42-353 voxels), 1,000 steps of 2, scored
+# PHANTOM_0007 of the cohort: nine lesions of 22-39 mm, some merged into components of 42-353 voxels), 1,000 steps of 2, scored
 # on those two. Memorising two cases shows the network can represent a large lesion's inside;
 # failing on its own 65 training cases shows where it underfits.
 misses_train() {  # RUN N

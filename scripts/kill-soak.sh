@@ -88,7 +88,7 @@ for c in sorted(json.load(open(d + "/index.json"))["cases"], key=lambda c: c["id
 PY
 }
 soak_preprocess() {
-  local ref=$tmp/prep-ref run=$tmp/prep-soak n=0 runs=0
+  local ref=$tmp/prep-ref run=$tmp/prep-soak n=0 runs=0 rebuild=0
   local -a cmd=("$bin" -q preprocess --data "$tmp/cohort" --size 32 32 48 --workers 1 --out)
   local t0 t1 span
   t0=$(date +%s.%N)
@@ -99,21 +99,29 @@ soak_preprocess() {
   span=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   while :; do
     local -a args=("${cmd[@]}" "$run")
-    [ $((n % 2)) = 1 ] && [ "$n" -lt "$kills" ] && args+=(--overwrite)
+    { [ $((n % 2)) = 1 ] || [ "$rebuild" = 1 ]; } && [ "$n" -lt "$kills" ] && args+=(--overwrite)
+    rebuild=0
     runs=$((runs + 1))
     "${args[@]}" >> "$tmp/prep-soak.log" 2>&1 &
     local pid=$!
     if [ "$n" -lt "$kills" ]; then
       sleep "$(awk -v s=$RANDOM -v t="$span" 'BEGIN { printf "%.2f", 0.05 + t * s / 32767 }')"
-      if kill -9 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null || true
-        n=$((n + 1))
-        echo "kill-soak: preprocess: kill $n, $(find "$run/cases" -name '*.bin' ! -name '.*' 2>/dev/null | wc -l) case files"
-        continue
-      fi
+      kill -9 "$pid" 2>/dev/null || true
     fi
-    if wait "$pid"; then break; else
-      local rc=$?
+    local rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    if [ "$rc" = 137 ]; then  # killed (a process that had already exited keeps its own status)
+      n=$((n + 1))
+      echo "kill-soak: preprocess: kill $n, $(find "$run/cases" -name '*.bin' ! -name '.*' 2>/dev/null | wc -l) case files"
+      continue
+    fi
+    if [ "$rc" = 0 ]; then
+      # Finished before its kill moment: go on until every kill is made, rebuilding the whole
+      # cache next time so that there is something to kill.
+      [ "$n" -lt "$kills" ] || break
+      rebuild=1
+      echo "kill-soak: preprocess: a run finished before its kill; rebuilding with --overwrite"
+    else
       echo "kill-soak: preprocess: a run after a kill failed (exit $rc; log: the lines below)" >&2
       tail -5 "$tmp/prep-soak.log" >&2
       return 1

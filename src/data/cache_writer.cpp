@@ -1,6 +1,7 @@
 #include "data/cache_writer.h"
 
 #include <ATen/Parallel.h>
+#include <signal.h>
 #include <unistd.h>
 #include <spdlog/spdlog.h>
 
@@ -95,6 +96,20 @@ json cache_index_json(const json& settings, const std::string& hash, const std::
           {"cases", list}};
 }
 
+// ".fratmae-tmp-PID-..." (core/atomic_output) whose PID is no process on this host.
+bool staged_by_a_dead_process(const std::string& name) {
+  const std::string prefix = ".fratmae-tmp-";
+  if (name.rfind(prefix, 0) != 0) return false;
+  const size_t end = name.find('-', prefix.size());
+  if (end == std::string::npos || end == prefix.size()) return false;
+  long pid = 0;
+  for (size_t i = prefix.size(); i < end; ++i) {
+    if (name[i] < '0' || name[i] > '9' || pid > 1L << 40) return false;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
 // Remove the case files of `dir` that `cases` does not list.
 void remove_unlisted_case_files(const fs::path& dir, const std::map<std::string, json>& cases) {
   std::set<std::string> listed;
@@ -102,10 +117,12 @@ void remove_unlisted_case_files(const fs::path& dir, const std::map<std::string,
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir / kCacheCasesDir, ec)) {
     const std::string name = e.path().filename().string();
+    if (name.rfind(".fratmae-tmp-", 0) == 0) {
+      // Staged files of another process: a writer killed mid-case (this one holds the lock now).
+      if (name.rfind(".fratmae-tmp-" + std::to_string(::getpid()) + "-", 0) != 0) fs::remove(e.path(), ec);
+      continue;
+    }
     if (e.path().extension() == ".bin" && !listed.count(name)) fs::remove(e.path(), ec);
-    // Staged files of another process: a writer killed mid-case (this one holds the lock now).
-    const std::string ours = ".fratmae-tmp-" + std::to_string(::getpid()) + "-";
-    if (name.rfind(".fratmae-tmp-", 0) == 0 && name.rfind(ours, 0) != 0) fs::remove(e.path(), ec);
   }
 }
 
@@ -146,6 +163,7 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
     for (const auto& e : fs::directory_iterator(dir_, ec)) {
       const std::string name = e.path().filename().string();
       if (name.rfind(FolderLock::kFileName, 0) == 0) continue;
+      if (name.rfind(".fratmae-tmp-", 0) == 0) continue;  // a staged index.json of a killed writer: removed below
       if (shard_index_name(name).second > 0) shards_present = true;
       else if (name == kCacheCasesDir) has_cases = true;
       else other_content = true;
@@ -156,6 +174,12 @@ CacheWriter::CacheWriter(fs::path dir, CacheSettings settings, bool overwrite,
       other_content || (has_cases && !shards_present && !shard_.enabled() && !interrupted_first_run);
   lock_ = std::make_unique<FolderLock>(dir_, shard_.enabled() ? "preprocess --shard " + shard_.to_string() : "preprocess",
                                        std::string(FolderLock::kFileName) + shard_.suffix());
+  // Holding the lock of an unsharded cache: a staged file in the folder itself whose process is
+  // gone is a killed writer's index.json (shards stage their indexes here too, maybe from other
+  // hosts, so a sharded folder's are left alone).
+  if (!shards_present && !shard_.enabled() && fs::exists(dir_, ec))
+    for (const auto& e : fs::directory_iterator(dir_, ec))
+      if (staged_by_a_dead_process(e.path().filename().string())) fs::remove(e.path(), ec);
   if (shards_present && !shard_.enabled())
     spdlog::warn("preprocess: {} holds the indexes of an unfinished sharded run (index-I-of-N.json); this run "
                  "replaces them (preprocess --merge would have combined them)", dir_.string());

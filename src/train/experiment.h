@@ -9,7 +9,7 @@
 //   3. fine-tune segmentation and staging from each (and from scratch, the baseline) on 20% of
 //      the training split (`paper` also 40% and 100% for baseline and FratMAE), from scratch on
 //      coronal and on axial stacks with the whole training split (Table 2), and (`cpu`,
-//      `paper`) two frozen-encoder controls: a staging probe of FratMAE's encoders against
+//      `paper`, `smoke`) two frozen-encoder controls: a staging probe of FratMAE's encoders against
 //      random ones, and the 20% segmentation baseline with its encoders frozen at random (does
 //      segmentation use its encoders at all?); every
 //      setting once per fine-tuning seed, all on one split: test cases (never used to choose

@@ -201,6 +201,19 @@ std::string diff_cell(const json& d, int digits = 3) {
   return b;
 }
 
+// What the segmentation control's verdict (trained minus frozen random encoders) says.
+std::string seg_control_reading(const std::string& verdict) {
+  if (verdict == "above 0") return "The encoders contribute here: what they learn reaches the segmentation.";
+  if (verdict == "includes 0")
+    return "No measurable difference on these cases: the segmentation is not shown to use what its encoders "
+           "learn, so read Table 3's segmentation differences with that in mind.";
+  if (verdict == "below 0")
+    return "**Frozen random encoders segment better than trained ones**: training the encoders disturbs the "
+           "decoder here, and Table 3's segmentation differences may measure that rather than what a "
+           "pre-training teaches.";
+  return "Not defined on these cases (no test case with a lesion).";
+}
+
 const json& metrics_of(const json& r, const std::string& key) {
   static const json none = json::object();
   if (!r.contains("settings") || !r["settings"].contains(key)) return none;
@@ -288,9 +301,10 @@ std::string experiment_markdown(const json& r) {
     const std::string ck = r["seg_control"].get<std::string>();
     md += "\n## Segmentation control: does segmentation use its encoders?\n\n";
     md += "A pre-training changes only the encoders. The 20% baseline was also trained with its encoders frozen "
-          "at their random initialisation (only the UNETR decoder learning); where that scores as well as the "
-          "baseline, the segmentation depends on nothing the encoders learn, and Table 3's segmentation column "
-          "cannot show a pre-training's effect, whatever its sign.\n\n";
+          "at their random initialisation (only the UNETR decoder learning). Where that scores as well as the "
+          "baseline, the segmentation does not depend on what its encoders learn in fine-tuning; a pre-training "
+          "can then still help only if the decoder reads pre-trained features better than random ones (the "
+          "frozen staging probe measures those features directly).\n\n";
     md += "| encoders (20%) | Dice (95% CI) | IoU (95% CI) |\n|---|---|---|\n";
     for (const json& row : r["table3"])
       if (row["train_set"] == "20%" && row["setting"].get<std::string>().rfind("(1)", 0) == 0) {
@@ -303,12 +317,8 @@ std::string experiment_markdown(const json& r) {
       if (c.value("b", std::string()) == ck && c["metrics"].contains("dice")) {
         const json& dm = c["metrics"]["dice"];
         const std::string v = dm["verdict"].get<std::string>();
-        md += "\nTrained minus frozen: Dice " + diff_cell(dm) + ", " + v + ". " +
-              (v == "above 0" ? std::string("The encoders contribute here, so a pre-training can change the result.")
-                              : std::string("**The encoders' path contributes nothing measurable here**: the paired "
-                                            "Table 3 differences in segmentation measure how a pre-trained starting "
-                                            "point disturbs the decoder's training, not what pre-training teaches.")) +
-              "\n";
+        md += "\nTrained minus frozen: Dice " + diff_cell(dm) + ", " + v + " (n = " +
+              std::to_string(dm["n"].get<int64_t>()) + "). " + seg_control_reading(v) + "\n";
       }
   }
 

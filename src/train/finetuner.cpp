@@ -219,7 +219,15 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
        {{"path", cfg.cache}, {"cases", cache->size()}, {"settings", settings}, {"native_spacing", median_spacing(*cache, train)}}},
       {"init", pre ? json{{"source", pre->source}, {"method", pre->config.method}} : json(nullptr)},
       {"split", {{"train", ids_of(*cache, train)}, {"val", ids_of(*cache, val)}, {"test", ids_of(*cache, test)}}}};
-  check_run_folder(run, started, resolved, resume,
+  // Settings finetune gained after its first release, with the behaviour before each existed: a
+  // run started by an older fratmae resumes (e.g. an experiment continued after an upgrade).
+  static const std::vector<std::pair<std::string, json>> kAddedLater = {
+      {"/train/val_fraction", 0.0},        {"/train/pool", "mean"},          {"/train/input", json::array({0, 0, 0})},
+      {"/train/modalities", "petct"},      {"/train/lesion_centred", false}, {"/train/input_skip", true},
+      {"/train/deep_supervision", false}, {"/train/encoder_lr_scale", 1.0}, {"/train/intensity_scale", 0.1}};
+  const std::optional<json> started_now =
+      started ? std::optional<json>(with_settings_added_later(*started, kAddedLater)) : std::nullopt;
+  check_run_folder(run, started_now, resolved, resume,
                    {"provenance", "cache", "crop", "head", "init", "stack", "train.steps", "train.epochs", "train.checkpoint_every",
                     "train.log_every", "train.val_every", "train.workers", "train.out", "train.cache", "train.device",
                     "train.evaluate", "train.overlap", "train.body_only", "train.window_batch", "train.tta",

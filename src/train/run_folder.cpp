@@ -72,6 +72,16 @@ std::vector<std::string> config_differences(const json& old_config, const json& 
   return all;
 }
 
+json with_settings_added_later(json config, const std::vector<std::pair<std::string, json>>& added_later) {
+  for (const auto& [pointer, before] : added_later) {
+    const json::json_pointer p(pointer);
+    if (config.is_object() && config.contains(p.parent_pointer()) && config.at(p.parent_pointer()).is_object() &&
+        !config.contains(p))
+      config[p] = before;
+  }
+  return config;
+}
+
 void check_run_folder(const fs::path& run, const std::optional<json>& started, const json& resolved, bool resume,
                       const std::vector<std::string>& ignored, const std::string& command) {
   std::error_code ec;

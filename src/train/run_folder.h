@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,14 @@ std::optional<nlohmann::json> started_run_config(const std::filesystem::path& ru
 /// "..."). Keys of `ignored` (top-level or "section.key") are left out.
 std::vector<std::string> config_differences(const nlohmann::json& old_config, const nlohmann::json& new_config,
                                             const std::vector<std::string>& ignored, size_t limit = 6);
+
+/// A setting the program gained after a run was started is missing from that run's config.json;
+/// compared as it is, every resume of such a run would be refused ("(none) in the run"). Each
+/// pair gives a setting (a JSON pointer, "/train/intensity_scale") and the value that behaviour
+/// had before the setting existed; `config` gets the value where the key is missing, so a run
+/// resumes when the new setting keeps its old behaviour and is refused, naming it, when not.
+nlohmann::json with_settings_added_later(nlohmann::json config,
+                                         const std::vector<std::pair<std::string, nlohmann::json>>& added_later);
 
 /// Checks that a run may start or resume in `run` with the configuration `resolved`; throws
 /// FileError naming the folder (or its config.json) and what to do:

@@ -154,7 +154,7 @@ TEST(DistributedCli, TheTestSplitScoredByThreeProcessesEqualsOneProcess) {
     const fs::path cache = tmp / (task == "seg" ? "autopet_cache" : "hodgkin_cache");
     const std::string args = "-q finetune --task " + task + " --cache " + quote(cache) +
                              " --preset tiny --steps 2 --batch 3 --feature-size 4 --workers 1 --test-fraction 0.5 "
-                             "--val-fraction 0 --bootstrap 200";
+                             "--val-fraction 0 --bootstrap 200 --overlap 0";
     const fs::path one = tmp / (task + "_one"), three = tmp / (task + "_three");
     auto r = test::run_fratmae(args + " --out " + quote(one));
     ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -45,7 +45,8 @@ struct Runs {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     r = run_fratmae("preprocess --data " + quote(cohort) + " --out " + quote(cache) + " --size 32 32 48");
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    const std::string common = " --cache " + quote(cache) + " --steps 2 --batch 2 --workers 1 --test-fraction 0 ";
+    // No validation pass (--val-every -1): no test reads it, and it was most of this set-up's time.
+    const std::string common = " --cache " + quote(cache) + " --steps 2 --batch 2 --workers 1 --test-fraction 0 --val-every -1 ";
     r = run_fratmae("finetune --task seg --feature-size 4 --out " + quote(seg) + common);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     r = run_fratmae("finetune --task stage --out " + quote(stage) + common);
@@ -553,7 +554,7 @@ TEST(PredictCli, OutputsRecordWhatMadeThem) {
   const json cfg = json::parse(read_file(runs.seg / "config.json"));
   EXPECT_EQ(cfg["provenance"]["fratmae_version"], rec["provenance"]["fratmae_version"]);
   r = run_fratmae("-q finetune --task seg --feature-size 4 --out " + quote(tmp / "run") + " --cache " + quote(runs.cache) +
-                  " --steps 1 --batch 2 --workers 1 --test-fraction 0.3 --val-fraction 0");
+                  " --steps 1 --batch 2 --workers 1 --test-fraction 0.3 --val-fraction 0 --overlap 0");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const json m = json::parse(read_file(tmp / "run" / "test" / "metrics.json"));
   EXPECT_EQ(m["model"]["step"], 1);
@@ -574,13 +575,14 @@ TEST(PredictCli, APetOnlyModelPredictsWithoutACt) {
   auto& runs = Runs::get();
   test::TempDir tmp;
   auto r = run_fratmae("-q finetune --task seg --feature-size 4 --modalities pet --out " + quote(tmp / "pet") + " --cache " +
-                       quote(runs.cache) + " --steps 2 --batch 2 --workers 1 --test-fraction 0");
+                       quote(runs.cache) + " --steps 2 --batch 2 --workers 1 --test-fraction 0 --val-every -1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const json cfg = json::parse(read_file(tmp / "pet" / "config.json"));
   EXPECT_EQ(cfg["head"]["modalities"], "pet");
   // The whole-body STS_001 PET (DICOM, 267 slices, no CT).
   const fs::path sts001 = test::data_dir() / "real/mirp_sts_001_wholebody_fdg_pet/pet_dicom";
-  r = run_fratmae("predict --model " + quote(tmp / "pet") + " --pet " + quote(sts001) + " --out " + quote(tmp / "pred"));
+  r = run_fratmae("predict --model " + quote(tmp / "pet") + " --pet " + quote(sts001) + " --out " + quote(tmp / "pred") +
+                  " --overlap 0");  // windows side by side: the whole-body grid, without a body box, in a few seconds
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_fratmae("convert --pet " + quote(sts001) + " --out " + quote(tmp / "study"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -604,7 +606,8 @@ TEST(PredictCli, APetOnlyModelPredictsWithoutACt) {
     std::cout << "[ note ] the QIN PET is not here (../shared beside the checkout): checked on STS_001 only\n";
     return;
   }
-  r = run_fratmae("predict --model " + quote(tmp / "pet") + " --pet " + quote(qin) + " --out " + quote(tmp / "qin"));
+  r = run_fratmae("predict --model " + quote(tmp / "pet") + " --pet " + quote(qin) + " --out " + quote(tmp / "qin") +
+                  " --overlap 0");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(tmp / "qin" / "SEG.nii.gz"));
   EXPECT_EQ(json::parse(read_file(tmp / "qin" / "prediction.json"))["inputs"]["pet"]["files"], 545);

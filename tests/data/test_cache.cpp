@@ -285,7 +285,9 @@ TEST(Cache, AFolderAKilledFirstRunLeftIsBuiltAgain) {
   test::TempDir tmp;
   fs::create_directories(tmp / "c/cases");
   write_file_atomic(tmp / "c/cases/C1.bin", "half a case");
-  write_file_atomic(tmp / "c/cases/.fratmae-tmp-999999-C2.bin", "staged by a dead process");
+  write_file_atomic(tmp / "c/cases/.fratmae-tmp-4999999-C2.bin", "staged by a dead process");
+  // Killed while staging its index.json (pid 4999999: above Linux's largest pid, 2^22, so no process).
+  write_file_atomic(tmp / "c/.fratmae-tmp-4999999-index.json", "{\"format\": \"fratmae-ca");
   std::atomic<int> loads{0};
   {
     data::CacheWriter w(tmp / "c", test::small_settings());
@@ -293,7 +295,8 @@ TEST(Cache, AFolderAKilledFirstRunLeftIsBuiltAgain) {
     EXPECT_EQ(r.processed, 3);
     EXPECT_EQ(r.total_in_cache, 3);
   }
-  EXPECT_FALSE(fs::exists(tmp / "c/cases/.fratmae-tmp-999999-C2.bin"));
+  EXPECT_FALSE(fs::exists(tmp / "c/cases/.fratmae-tmp-4999999-C2.bin"));
+  EXPECT_FALSE(fs::exists(tmp / "c/.fratmae-tmp-4999999-index.json"));
   auto cache = data::Cache::open(tmp / "c");
   ASSERT_EQ(cache->size(), 3);
   EXPECT_GT(cache->at(1).wb_pet.numel(), 0);

@@ -195,6 +195,27 @@ TEST(Finetune, DeepSupervisionRunLoadsWithItsAuxHeads) {
   EXPECT_EQ(dm.seg->aux_heads->size(), 2u);
 }
 
+// A run started by an older fratmae lacks the settings added since in its config.json: it
+// resumes when they keep their old behaviour, and a setting that changes it is named.
+TEST(Finetune, ARunStartedBeforeASettingExistedResumes) {
+  test::TempDir tmp;
+  auto c = tiny_finetune("seg", tmp / "old", 2);
+  c.evaluate = false;
+  train::finetune(c, false);
+  json cfg = json::parse(read_file(tmp / "old" / "config.json"));
+  for (const char* k : {"intensity_scale", "lesion_centred", "deep_supervision", "encoder_lr_scale", "input_skip"})
+    cfg["train"].erase(k);
+  std::ofstream(tmp / "old" / "config.json") << cfg.dump(2);
+  c.intensity_scale = 0.3;  // not what the run was trained with: named
+  c.steps = 3;
+  const std::string m = test::error_message([&] { train::finetune(c, true); });
+  EXPECT_NE(m.find("train.intensity_scale: 0.1 in the run, 0.3 now"), std::string::npos) << m;
+  c.intensity_scale = 0.1;
+  const auto r = train::finetune(c, true);
+  EXPECT_EQ(r.start_step, 2);
+  EXPECT_EQ(r.steps_done, 3);
+}
+
 TEST(Finetune, StagingFromAPretrainingRunStartsFromItsEncoders) {
   test::TempDir tmp;
   train::PretrainConfig pc;

@@ -79,3 +79,19 @@ TEST(RunFolder, DifferencesAreCappedAndWholeSectionsCanBeIgnored) {
   EXPECT_EQ(d.back(), "...");
   EXPECT_TRUE(train::config_differences(a, a, {}).empty());
 }
+
+TEST(RunFolder, SettingsAddedLaterTakeTheirFormerBehaviour) {
+  const json old = {{"train", {{"batch", 4}}}, {"model", {{"dim", 64}}}};
+  const json filled = train::with_settings_added_later(old, {{"/train/scale", 0.1}, {"/head/pool", "mean"}});
+  EXPECT_EQ(filled["train"]["scale"], 0.1);
+  EXPECT_FALSE(filled.contains("head"));  // no section to add to: left as it was
+  // A value the run has is kept, not replaced.
+  const json kept = train::with_settings_added_later({{"train", {{"scale", 0.5}}}}, {{"/train/scale", 0.1}});
+  EXPECT_EQ(kept["train"]["scale"], 0.5);
+  json now = filled;
+  EXPECT_TRUE(train::config_differences(filled, now, {}).empty());
+  now["train"]["scale"] = 0.3;
+  const auto d = train::config_differences(filled, now, {});
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0], "train.scale: 0.1 in the run, 0.3 now");
+}
