@@ -74,7 +74,10 @@ LesionSummary lesion_statistics(const Volume& mask, const Volume& suv_vol, int c
     // Sphere means at every voxel of the lesion's bounding box: sum of SUV over the sphere
     // divided by the number of sphere voxels inside the image (a convolution each).
     const std::array<int64_t, 3> r{rk, rj, ri}, n{nk, nj, ni};
-    std::vector<at::indexing::TensorIndex> region, inner;
+    // Reserved: growing a vector moves its TensorIndex elements, and LibTorch 1.13's move reads
+    // an uninitialised bool member (UBSan: "load of value 190 ... for type 'bool'").
+    std::vector<at::indexing::TensorIndex> region;
+    region.reserve(3);
     std::array<int64_t, 3> pad_lo{}, pad_hi{};
     for (int d = 0; d < 3; ++d) {
       const int64_t lo = a.lo[d] - r[d], hi = a.hi[d] + r[d] + 1;  // wanted range [lo, hi)
