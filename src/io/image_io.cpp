@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <mutex>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -25,6 +26,16 @@ namespace fs = std::filesystem;
 namespace fratmae::io {
 
 namespace {
+
+// ITK 5.2's image I/O is not safe to use from several threads at once: two preprocessing workers
+// reading NIfTI files freed the same std::string inside itk::NiftiImageIO::ReadImageInformation
+// (AddressSanitizer: double-free, 2026-12-07; ITK creates a NiftiImageIO to probe every file, and
+// niftilib keeps process-wide state). Every ITK read and write in fratmae holds this lock; the
+// voxels' own work (resampling, normalising, fratmae's NaN scan) stays parallel.
+std::mutex& itk_io_mutex() {
+  static std::mutex m;
+  return m;
+}
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -237,6 +248,7 @@ Volume read_as(const fs::path& path) {
   if (!fs::exists(path, ec)) throw FileError(path, "no such file");
   if (fs::is_directory(path, ec))
     throw FileError(path, "is a folder; give an image file (.nii.gz, .nrrd, .mha)");
+  std::unique_lock<std::mutex> itk_lock(itk_io_mutex());
   itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(
       path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
   const std::string lname = lower(path.filename().string());
@@ -272,8 +284,10 @@ Volume read_as(const fs::path& path) {
     dims += (d ? " x " : "") + std::to_string(io->GetDimensions(d));
   }
   check_fits_in_memory(path, voxels * static_cast<double>(io->GetComponentSize() + sizeof(T)), dims + " voxels");
+  itk_lock.unlock();
   if (!nifti) check_raw_data_length(path, static_cast<uint64_t>(io->GetImageSizeInBytes()));
   const std::vector<int64_t> non_finite = nifti ? scan_nifti(path) : std::vector<int64_t>{};
+  itk_lock.lock();
   using Image = itk::Image<T, 3>;
   auto reader = itk::ImageFileReader<Image>::New();
   reader->SetFileName(path.string());
@@ -283,7 +297,7 @@ Volume read_as(const fs::path& path) {
   } catch (const itk::ExceptionObject& e) {
     throw FileError(path, "cannot read the voxel data (truncated or corrupt file?): " + itk_reason(e));
   }
-  Volume v = to_volume<T>(reader->GetOutput());
+  Volume v = to_volume<T>(reader->GetOutput());  // the lock is released after reader and io are gone
   v.geom.validate(path.string());
   if (!non_finite.empty()) {  // put back what niftilib zeroed
     if (!v.data.is_floating_point())
@@ -369,6 +383,7 @@ void write_image(const Volume& v, const fs::path& path, const std::string& descr
   try {
     auto write = [&](auto img) {
       using ImageType = typename decltype(img)::ObjectType;
+      std::lock_guard<std::mutex> itk_lock(itk_io_mutex());  // held until the writer is gone
       auto writer = itk::ImageFileWriter<ImageType>::New();
       // NRRD and MetaImage keep the dictionary's entries; ITK's NIfTI writer does not write
       // `descrip` (set below).
