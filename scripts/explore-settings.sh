@@ -127,15 +127,22 @@ group_petclip() {
 
 # Which lesions the best segmentation setting misses, by site, contrast, SUV and size
 # (scripts/lesion-misses.py on the validation cases' predictions).
-misses() {  # RUN
-  local run=$1 d=misses/$1
+# RUN's predictions of CASE... (seg_raw) into DIR, each lesion scored into DIR/lesions.txt.
+score_lesions() {  # DIR RUN CASE...
+  local d=$1 run=$2; shift 2
   [ -f "$d/lesions.txt" ] && return
   rm -rf "$d"; mkdir -p "$d"
-  for id in $(python3 -c "import json; print(' '.join(json.load(open('runs/$run/config.json'))['split']['val']))"); do
+  for id in "$@"; do
     $F -q predict --model "runs/$run" --ct "seg_raw/$id/CTres.nii.gz" --pet "seg_raw/$id/SUV.nii.gz" --out "$d/$id" --overlap 0.25
   done
   python3 "$here/lesion-misses.py" "$d" seg_raw > "$d/lesions.txt"
-  echo "misses $run: $d/lesions.txt" | tee -a $res
+  echo "misses of $run ($# cases): $d/lesions.txt" | tee -a $res
+}
+split_cases() {  # RUN SPLIT [N]: the first N (all) cases of a run's split
+  python3 -c "import json, sys; c = json.load(open('runs/$1/config.json'))['split']['$2']; print(' '.join(c[:int(sys.argv[1])] if sys.argv[1] else c))" "${3:-}"
+}
+misses() {  # RUN: its validation cases
+  score_lesions "misses/$1" "$1" $(split_cases "$1" val)
 }
 group_misses() {
   SEG_STEPS=1500 seg w16_lr5_lp33_1500 --feature-size 16 --lr 5e-3 --lesion-prob 0.33 --val-every 500
@@ -281,15 +288,8 @@ group_fov() {
 # PHANTOM_0007 of the cohort: nine lesions of 22-39 mm, some merged into components of 42-353 voxels), 1,000 steps of 2, scored
 # on those two. Memorising two cases shows the network can represent a large lesion's inside;
 # failing on its own 65 training cases shows where it underfits.
-misses_train() {  # RUN N
-  local run=$1 n=$2 d=misses/$1_train
-  [ -f "$d/lesions.txt" ] && return
-  rm -rf "$d"; mkdir -p "$d"
-  for id in $(python3 -c "import json; print(' '.join(json.load(open('runs/$run/config.json'))['split']['train'][:$n]))"); do
-    $F -q predict --model "runs/$run" --ct "seg_raw/$id/CTres.nii.gz" --pet "seg_raw/$id/SUV.nii.gz" --out "$d/$id" --overlap 0.25
-  done
-  python3 "$here/lesion-misses.py" "$d" seg_raw > "$d/lesions.txt"
-  echo "misses on training cases $run: $d/lesions.txt" | tee -a $res
+misses_train() {  # RUN N: the first N of its training cases
+  score_lesions "misses/$1_train" "$1" $(split_cases "$1" train "$2")
 }
 group_fit() {
   SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
@@ -300,19 +300,12 @@ group_fit() {
     for c in PHANTOM_0003 PHANTOM_0007; do ln -s "../seg_raw/$c" "two_raw/$c"; grep "^$c," seg_raw/metadata.csv >> two_raw/metadata.csv; done
     $F -q preprocess -d two_raw -o two --size 32 32 48
   fi
-  local name=w8_lr5_lp33_two_cases d=misses/w8_lr5_lp33_two_cases
+  local name=w8_lr5_lp33_two_cases
   if [ ! -d "runs/$name" ]; then
     $F -q finetune --task seg --cache two --out "runs/$name" --preset tiny --test-fraction 0 --val-fraction 0 \
        --val-every -1 --evaluate false --steps 1000 --batch 2 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   fi
-  if [ ! -f "$d/lesions.txt" ]; then
-    rm -rf "$d"; mkdir -p "$d"
-    for c in PHANTOM_0003 PHANTOM_0007; do
-      $F -q predict --model "runs/$name" --ct "seg_raw/$c/CTres.nii.gz" --pet "seg_raw/$c/SUV.nii.gz" --out "$d/$c" --overlap 0.25
-    done
-    python3 "$here/lesion-misses.py" "$d" seg_raw > "$d/lesions.txt"
-    echo "misses of $name on its two training cases: $d/lesions.txt" | tee -a $res
-  fi
+  score_lesions "misses/$name" "$name" PHANTOM_0003 PHANTOM_0007
 }
 
 cohort_seg
