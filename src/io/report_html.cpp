@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "core/atomic_output.h"
+#include "core/build_paths.h"
 #include "fratmae/version.h"
 
 namespace fs = std::filesystem;
@@ -161,9 +162,7 @@ namespace {
 fs::path web_file(const fs::path& relative) {
   std::vector<fs::path> roots;
   if (const char* e = std::getenv("FRATMAE_WEB_DIR"); e && *e) roots.emplace_back(e);
-#ifdef FRATMAE_WEB_DIR
-  roots.emplace_back(FRATMAE_WEB_DIR);
-#endif
+  if (const fs::path built = build_web_dir(); !built.empty()) roots.push_back(built);
   roots.emplace_back("web");
   for (const fs::path& r : roots) {
     const fs::path p = r / "node_modules" / relative;

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "core/build_paths.h"
 #include "core/error.h"
 
 namespace fratmae::text {
@@ -453,12 +454,7 @@ struct ClipTokenizer::Cache {
 };
 
 fs::path default_clip_vocab_path() {
-#ifdef FRATMAE_ASSETS_DIR
-  const fs::path assets = FRATMAE_ASSETS_DIR;
-#else
-  const fs::path assets = "assets";
-#endif
-  return assets / "clip" / "bpe_simple_vocab_16e6.txt.gz";
+  return build_assets_dir() / "clip" / "bpe_simple_vocab_16e6.txt.gz";
 }
 
 ClipTokenizer::ClipTokenizer(const fs::path& vocab_gz) : cache_(std::make_unique<Cache>()) {

@@ -24,8 +24,8 @@
 
 namespace fratmae::text {
 
-/// <assets>/clip/bpe_simple_vocab_16e6.txt.gz, where <assets> is the compile definition
-/// FRATMAE_ASSETS_DIR when set, else the relative folder "assets".
+/// <assets>/clip/bpe_simple_vocab_16e6.txt.gz, where <assets> is build_assets_dir()
+/// (core/build_paths.h): the checkout's assets/ folder, else the relative folder "assets".
 std::filesystem::path default_clip_vocab_path();
 
 class ClipTokenizer {
