@@ -14,7 +14,9 @@
 # the encoders' path alone with patch 4), prepath (the encoders' path from pre-trained encoders),
 # prescale (pre-training at the fine-tuning's scale), long (3,000 steps, trained and frozen
 # encoders), fov (field of view, intensity jitter, CT window), fit (can the model fit large lesions:
-# the 3,000-step run scored on its own training cases, and two training cases learnt alone).
+# the 3,000-step run scored on its own training cases, and two training cases learnt alone),
+# stagemax (staging from whole bodies whose PET was shrunk by its maximum, not sampled
+# trilinearly: `preprocess --pet-resize max`; coronal and axial, three seeds each).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -306,6 +308,17 @@ group_fit() {
        --val-every -1 --evaluate false --steps 1000 --batch 2 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   fi
   score_lesions "misses/$name" "$name" PHANTOM_0003 PHANTOM_0007
+}
+
+group_stagemax() {
+  cohort_stage
+  [ -d stage64max ] || $F -q preprocess -d stage_raw -o stage64max --size 32 64 96 --no-native --pet-resize max
+  # The `cpu` preset's staging schedule (800 steps of 8, lr 1e-3, mean pooling): coronal stacks
+  # with three seeds, then axial stacks with one.
+  for seed in 0 1 2; do
+    for c in stage64 stage64max; do stage "${c}_800_s$seed" $c --steps 800 --val-every 200 --seed $seed; done
+  done
+  for c in stage64 stage64max; do stage "${c}_800_axial_s0" $c --steps 800 --val-every 200 --stack axial; done
 }
 
 cohort_seg

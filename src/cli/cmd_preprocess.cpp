@@ -45,6 +45,11 @@ void add_preprocess(CLI::App& app) {
                   "PET to [0, 1]: log (log1p(SUV)/log1p(max)) or linear (SUV/max)")
       ->check(CLI::IsMember({"log", "linear"}))
       ->capture_default_str();
+  sub->add_option("--pet-resize", a->cfg.settings.pet_resize,
+                  "whole-body PET: linear (trilinear, as the CT) or max (each voxel the maximum of the native voxels it "
+                  "covers: small hot foci stay visible in a coarse whole body)")
+      ->check(CLI::IsMember({"linear", "max"}))
+      ->capture_default_str();
   sub->add_flag("--overwrite", a->cfg.overwrite, "rebuild every case (also needed to change the settings of a cache)");
   auto* shard = sub->add_option("--shard", a->cfg.shard,
                                 "do shard I of N of the cases (I/N, from 0; default: RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS "

@@ -1,5 +1,6 @@
 #include "data/preprocess.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -15,14 +16,23 @@ void CacheSettings::validate() const {
       throw Error("preprocess: --size must give three sizes between 16 and 2048 (H W D; default 160 160 192)");
   normalize.validate();
   if (max_lesion_voxels < 1) throw Error("preprocess: max_lesion_voxels must be positive");
+  if (pet_resize != "linear" && pet_resize != "max")
+    throw Error("preprocess: --pet-resize must be 'linear' or 'max' (was '" + pet_resize + "')");
 }
 
 json CacheSettings::to_json() const {
-  return {{"whole_body_size", size},
-          {"whole_body_resize", "trilinear (images), nearest (masks), align_corners=false"},
-          {"native", native},
-          {"max_lesion_voxels", max_lesion_voxels},
-          {"normalize", normalize.to_json()}};
+  json j = {{"whole_body_size", size},
+            {"whole_body_resize", "trilinear (images), nearest (masks), align_corners=false"},
+            {"native", native},
+            {"max_lesion_voxels", max_lesion_voxels},
+            {"normalize", normalize.to_json()}};
+  // Only when not the default: a cache made before the setting existed keeps its hash.
+  if (pet_resize != "linear") {
+    j["pet_resize"] = pet_resize;
+    j["whole_body_resize"] = "PET: maximum over each voxel's region (adaptive max pooling), trilinear where it grows; "
+                             "CT: trilinear; masks: nearest; align_corners=false";
+  }
+  return j;
 }
 
 CacheSettings CacheSettings::from_json(const json& j) {
@@ -31,6 +41,7 @@ CacheSettings CacheSettings::from_json(const json& j) {
   s.native = j.at("native").get<bool>();
   s.max_lesion_voxels = j.at("max_lesion_voxels").get<int64_t>();
   s.normalize = NormalizeConfig::from_json(j.at("normalize"));
+  s.pet_resize = j.value("pet_resize", std::string("linear"));
   return s;
 }
 
@@ -55,6 +66,23 @@ at::Tensor resize_image(const at::Tensor& x, const std::array<int64_t, 3>& size)
       .squeeze(0);  // (H', W', D')
 }
 
+at::Tensor resize_image_max(const at::Tensor& x, const std::array<int64_t, 3>& size) {
+  at::Tensor v = x.to(at::kFloat).unsqueeze(0).unsqueeze(0);  // (1, 1, H, W, D)
+  std::array<int64_t, 3> shrunk{};
+  bool grows = false;
+  for (int a = 0; a < 3; ++a) {
+    shrunk[a] = std::min(size[a], v.size(a + 2));
+    grows = grows || size[a] > v.size(a + 2);
+  }
+  v = std::get<0>(at::adaptive_max_pool3d(v, {shrunk[0], shrunk[1], shrunk[2]}));  // (1, 1, h', w', d')
+  if (grows) v = at::upsample_trilinear3d(v, {size[0], size[1], size[2]}, /*align_corners=*/false);
+  return v.squeeze(0).squeeze(0).contiguous();  // (H', W', D')
+}
+
+at::Tensor resize_pet(const at::Tensor& x, const CacheSettings& settings) {
+  return settings.pet_resize == "max" ? resize_image_max(x, settings.size) : resize_image(x, settings.size);
+}
+
 at::Tensor resize_labels(const at::Tensor& x, const std::array<int64_t, 3>& size) {
   at::Tensor v = x.to(at::kFloat).unsqueeze(0).unsqueeze(0);  // (1, 1, H, W, D)
   return at::upsample_nearest3d(v, {size[0], size[1], size[2]}).squeeze(0).squeeze(0).to(at::kByte);
@@ -72,7 +100,7 @@ PreprocessedCase preprocess_case(const CaseArrays& c, const CacheSettings& setti
   const at::Tensor seg = c.seg.defined() ? c.seg.cpu().to(at::kByte) : at::Tensor();
 
   p.wb_ct = quantize_int16(resize_image(ct, settings.size)).contiguous();    // (H, W, D)
-  p.wb_pet = quantize_int16(resize_image(pet, settings.size)).contiguous();  // (H, W, D)
+  p.wb_pet = quantize_int16(resize_pet(pet, settings)).contiguous();       // (H, W, D)
   if (seg.defined()) p.wb_seg = resize_labels(seg, settings.size).contiguous();
   for (int a = 0; a < 3; ++a) {
     p.nat_spacing[a] = c.spacing[a];

@@ -320,7 +320,7 @@ json predict_study(const PredictConfig& cfg, train::DownstreamModel& dm) {
     // The central whole-body stack, made as the cache makes it (normalise, resize).
     const std::array<int64_t, 3> wb = trained_on.size;
     const at::Tensor ct_wb = data::dequantize_int16(data::quantize_int16(data::resize_image(data::normalize_ct(ct_hu, norm), wb)));
-    const at::Tensor pet_wb = data::dequantize_int16(data::quantize_int16(data::resize_image(data::normalize_pet(suv_c.data, norm), wb)));
+    const at::Tensor pet_wb = data::dequantize_int16(data::quantize_int16(data::resize_pet(data::normalize_pet(suv_c.data, norm), trained_on)));
     data::CropConfig crop;
     crop.kind = rc.value("stack", std::string("coronal")) == "axial" ? data::CropKind::kAxial : data::CropKind::kCoronal;
     crop.slices = dm.stage->cfg.input[crop.kind == data::CropKind::kAxial ? 2 : 0];

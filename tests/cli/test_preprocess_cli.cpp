@@ -99,14 +99,20 @@ TEST(PreprocessCli, ConvertFolderWithMetadataCsv) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   write_file_atomic(tmp / "meta.csv", "case,tracer,diagnosis,age,sex,stage\nS1,68Ga-PSMA,prostate cancer,70,M,\n");
   r = run_fratmae("preprocess --data " + quote(tmp / "studies") + " --metadata " + quote(tmp / "meta.csv") +
-                  " --out " + quote(tmp / "cache") + " --size 64 48 80 --no-native");
+                  " --out " + quote(tmp / "cache") + " --size 64 48 80 --no-native --pet-resize max");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto cache = data::Cache::open(tmp / "cache");
   ASSERT_EQ(cache->size(), 1);
+  EXPECT_EQ(cache->settings().pet_resize, "max");  // recorded, and so used again by `predict`
   EXPECT_EQ(cache->at(0).id, "S1");
   EXPECT_EQ(cache->at(0).prompt, "<tracer> 68Ga PSMA <diagnosis> prostate cancer <age> 70 <sex> M");
   EXPECT_EQ(cache->at(0).stage_label, -1);
   EXPECT_FALSE(cache->at(0).nat_ct.defined());
+  r = run_fratmae("preprocess --data " + quote(tmp / "studies") + " --metadata " + quote(tmp / "meta.csv") +
+                  " --out " + quote(tmp / "cache2") + " --pet-resize cubic");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "--pet-resize")) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "cache2"));
 }
 
 TEST(PreprocessCli, MissingDataIsExplained) {

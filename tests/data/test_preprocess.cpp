@@ -1,6 +1,8 @@
 // Reorientation, resizing and normalisation of one case.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "core/error.h"
@@ -125,6 +127,56 @@ TEST(Preprocess, ResizeShapesAndValues) {
   const at::Tensor rl = data::resize_labels(lab, {20, 20, 20});
   EXPECT_EQ(rl.scalar_type(), at::kByte);
   EXPECT_TRUE(at::equal(rl.slice(0, 0, 20, 2).slice(1, 0, 20, 2).slice(2, 0, 20, 2), lab));
+}
+
+// resize_image_max against its definition, written out voxel by voxel: output i of n from an
+// axis of m voxels is the maximum of input voxels floor(i m / n) .. ceil((i + 1) m / n) - 1.
+TEST(Preprocess, MaxResizeIsTheMaximumOfEachVoxelsRegion) {
+  const at::Tensor x = at::rand({7, 10, 13}, at::TensorOptions().dtype(at::kFloat));
+  const std::array<int64_t, 3> n{3, 4, 5};
+  const at::Tensor r = data::resize_image_max(x, n);
+  ASSERT_EQ(r.sizes(), (std::vector<int64_t>{3, 4, 5}));
+  const auto a = x.accessor<float, 3>();
+  const auto lo = [](int64_t i, int64_t m, int64_t k) { return (i * m) / k; };
+  const auto hi = [](int64_t i, int64_t m, int64_t k) { return ((i + 1) * m + k - 1) / k; };  // exclusive
+  for (int64_t i = 0; i < n[0]; ++i)
+    for (int64_t j = 0; j < n[1]; ++j)
+      for (int64_t k = 0; k < n[2]; ++k) {
+        float m = -1;
+        for (int64_t u = lo(i, 7, 3); u < hi(i, 7, 3); ++u)
+          for (int64_t v = lo(j, 10, 4); v < hi(j, 10, 4); ++v)
+            for (int64_t w = lo(k, 13, 5); w < hi(k, 13, 5); ++w) m = std::max(m, a[u][v][w]);
+        EXPECT_FLOAT_EQ(r[i][j][k].item<float>(), m) << i << " " << j << " " << k;
+      }
+  // An axis that grows: the maximum along the others first, then trilinear along it.
+  const at::Tensor g = data::resize_image_max(x, {7, 5, 26});
+  const at::Tensor pooled = data::resize_image_max(x, {7, 5, 13});
+  EXPECT_TRUE(at::allclose(g, data::resize_image(pooled, {7, 5, 26})));
+  EXPECT_TRUE(at::equal(data::resize_image_max(x, {7, 10, 13}), x));
+}
+
+// Why "max" exists: a one-voxel hot focus keeps its value in a whole body shrunk 2 x 1.6 x 2.08
+// (the `small` phantom's 64 x 104 x 200 to the presets' 32 x 64 x 96), where trilinear sampling
+// loses most of it; the settings carry the choice, and a cache made before it keeps its hash.
+TEST(Preprocess, MaxResizeKeepsASmallHotFocus) {
+  at::Tensor pet = at::full({64, 104, 200}, 0.1f);
+  pet[31][50][101] = 0.8f;
+  const at::Tensor lin = data::resize_image(pet, {32, 64, 96});
+  data::CacheSettings s;
+  s.size = {32, 64, 96};
+  EXPECT_TRUE(at::equal(data::resize_pet(pet, s), lin));
+  s.pet_resize = "max";
+  const at::Tensor mx = data::resize_pet(pet, s);
+  EXPECT_FLOAT_EQ(mx.max().item<float>(), 0.8f);
+  EXPECT_FLOAT_EQ(mx.min().item<float>(), 0.1f);
+  EXPECT_LT(lin.max().item<float>(), 0.45f) << "trilinear sampling is expected to miss most of the focus";
+  const data::CacheSettings linear;
+  EXPECT_FALSE(linear.to_json().contains("pet_resize"));
+  EXPECT_NE(s.hash(), [&] { data::CacheSettings t = s; t.pet_resize = "linear"; return t.hash(); }());
+  EXPECT_EQ(data::CacheSettings::from_json(s.to_json()).pet_resize, "max");
+  EXPECT_EQ(data::CacheSettings::from_json(s.to_json()).hash(), s.hash());
+  s.pet_resize = "cubic";
+  EXPECT_THROW(s.validate(), Error);
 }
 
 TEST(Preprocess, NormalisationDefaults) {
