@@ -42,6 +42,8 @@ CacheSettings CacheSettings::from_json(const json& j) {
   s.max_lesion_voxels = j.at("max_lesion_voxels").get<int64_t>();
   s.normalize = NormalizeConfig::from_json(j.at("normalize"));
   s.pet_resize = j.value("pet_resize", std::string("linear"));
+  if (s.pet_resize != "linear" && s.pet_resize != "max")
+    throw Error("cache settings: pet_resize '" + s.pet_resize + "' is neither 'linear' nor 'max'");
   return s;
 }
 

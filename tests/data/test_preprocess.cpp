@@ -177,6 +177,9 @@ TEST(Preprocess, MaxResizeKeepsASmallHotFocus) {
   EXPECT_EQ(data::CacheSettings::from_json(s.to_json()).hash(), s.hash());
   s.pet_resize = "cubic";
   EXPECT_THROW(s.validate(), Error);
+  nlohmann::json j = linear.to_json();
+  j["pet_resize"] = "cubic";  // a hand-edited index.json or run config
+  EXPECT_THROW(data::CacheSettings::from_json(j), Error);
 }
 
 TEST(Preprocess, NormalisationDefaults) {
