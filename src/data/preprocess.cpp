@@ -10,13 +10,17 @@ namespace fratmae::data {
 
 using nlohmann::json;
 
+namespace {
+bool known_pet_resize(const std::string& mode) { return mode == "linear" || mode == "max"; }
+}  // namespace
+
 void CacheSettings::validate() const {
   for (int a = 0; a < 3; ++a)
     if (size[a] < 16 || size[a] > 2048)
       throw Error("preprocess: --size must give three sizes between 16 and 2048 (H W D; default 160 160 192)");
   normalize.validate();
   if (max_lesion_voxels < 1) throw Error("preprocess: max_lesion_voxels must be positive");
-  if (pet_resize != "linear" && pet_resize != "max")
+  if (!known_pet_resize(pet_resize))
     throw Error("preprocess: --pet-resize must be 'linear' or 'max' (was '" + pet_resize + "')");
 }
 
@@ -42,7 +46,7 @@ CacheSettings CacheSettings::from_json(const json& j) {
   s.max_lesion_voxels = j.at("max_lesion_voxels").get<int64_t>();
   s.normalize = NormalizeConfig::from_json(j.at("normalize"));
   s.pet_resize = j.value("pet_resize", std::string("linear"));
-  if (s.pet_resize != "linear" && s.pet_resize != "max")
+  if (!known_pet_resize(s.pet_resize))
     throw Error("cache settings: pet_resize '" + s.pet_resize + "' is neither 'linear' nor 'max'");
   return s;
 }
