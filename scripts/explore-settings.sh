@@ -16,7 +16,9 @@
 # encoders), fov (field of view, intensity jitter, CT window), fit (can the model fit large lesions:
 # the 3,000-step run scored on its own training cases, and two training cases learnt alone),
 # stagemax (staging from whole bodies whose PET was shrunk by its maximum, not sampled
-# trilinearly: `preprocess --pet-resize max`; coronal and axial, three seeds each).
+# trilinearly: `preprocess --pet-resize max`; coronal and axial, three seeds each),
+# stageceiling (a ceiling for staging: the same cases with their PET replaced by the true lesion
+# masks at SUV 10, nothing else hot; the CT unchanged, so the diaphragm is still visible).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -319,6 +321,31 @@ group_stagemax() {
     for c in stage64 stage64max; do stage "${c}_800_s$seed" $c --steps 800 --val-every 200 --seed $seed; done
   done
   for c in stage64 stage64max; do stage "${c}_800_axial_s0" $c --steps 800 --val-every 200 --stack axial; done
+}
+
+# The staging cohort with every PET replaced by its true lesions: SUV 10 inside a lesion, 0
+# elsewhere (SEG.nii.gz with its NIfTI scale slope set to 10), CT and stage unchanged. If the
+# staging head cannot learn the stage from this, the images are not what stops it.
+group_stageceiling() {
+  cohort_stage
+  if [ ! -d stage64ceil ]; then
+    rm -rf stage_ceil_raw && cp -r stage_raw stage_ceil_raw
+    python3 - stage_ceil_raw <<'PY'
+import gzip, pathlib, struct, sys
+for case in sorted(pathlib.Path(sys.argv[1]).iterdir()):
+    if not case.is_dir():
+        continue
+    seg = bytearray(gzip.open(case / "SEG.nii.gz").read())
+    assert struct.unpack("<hh", seg[70:74]) == (2, 8), f"{case}: SEG is not uint8"
+    seg[112:120] = struct.pack("<ff", 10.0, 0.0)  # scl_slope, scl_inter: SUV = 10 x label
+    with gzip.open(case / "SUV.nii.gz", "wb", compresslevel=1) as f:
+        f.write(bytes(seg))
+PY
+    $F -q preprocess -d stage_ceil_raw -o stage64ceil --size 32 64 96 --no-native
+  fi
+  for seed in 0 1 2; do stage "stage64ceil_800_s$seed" stage64ceil --steps 800 --val-every 200 --seed $seed; done
+  stage "stage64ceil_800_axial_s0" stage64ceil --steps 800 --val-every 200 --stack axial
+  stage "stage64ceil_3000_s0" stage64ceil --steps 3000 --val-every 500
 }
 
 cohort_seg
