@@ -51,7 +51,8 @@ function(_fratmae_reaches_torch path result)
 endfunction()
 
 # Marks the torch-free C++ sources of `target` SKIP_PRECOMPILE_HEADERS (in the calling directory,
-# where the target is defined) and adds their number to the global count printed at configure.
+# where the target is defined) and appends them to the global list FRATMAE_TORCH_FREE_SOURCES,
+# whose length configure prints (a source in two targets counts twice).
 function(fratmae_skip_pch_where_torch_free target)
   get_target_property(sources ${target} SOURCES)
   get_target_property(source_dir ${target} SOURCE_DIR)
