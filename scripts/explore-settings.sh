@@ -18,7 +18,9 @@
 # stagemax (staging from whole bodies whose PET was shrunk by its maximum, not sampled
 # trilinearly: `preprocess --pet-resize max`; coronal and axial, three seeds each),
 # stageceiling (a ceiling for staging: the same cases with their PET replaced by the true lesion
-# masks at SUV 10, nothing else hot; the CT unchanged, so the diaphragm is still visible).
+# masks at SUV 10, nothing else hot; the CT unchanged, so the diaphragm is still visible),
+# stagepool (staging pooled within regions of the body, `--pool regions`, against max and
+# mean-max: on the ceiling's cases, then on the images).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -67,12 +69,12 @@ seg() {  # NAME [finetune flags]   (cache: $SEG_CACHE, default seg; steps: $SEG_
   echo "seg $name ($*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
 }
 
-stage() {  # NAME CACHE [finetune flags]
+stage() {  # NAME CACHE [finetune flags]   (learning rate: $STAGE_LR, default 1e-3)
   local name=$1 cache=$2; shift 2
   [ -d "runs/$name" ] && return
   local t=$(date +%s)
   $F -q finetune --task stage --cache "$cache" --out "runs/$name" --preset tiny --test-fraction 0.05 \
-     --val-fraction 0.3 --evaluate false --batch 8 --lr 1e-3 "$@"
+     --val-fraction 0.3 --evaluate false --batch 8 --lr "${STAGE_LR:-1e-3}" "$@"
   echo "stage $name ($cache $*): $(( $(date +%s) - t )) s: $(summary runs/$name)" | tee -a $res
 }
 
@@ -326,7 +328,7 @@ group_stagemax() {
 # The staging cohort with every PET replaced by its true lesions: SUV 10 inside a lesion, 0
 # elsewhere (SEG.nii.gz with its NIfTI scale slope set to 10), CT and stage unchanged. If the
 # staging head cannot learn the stage from this, the images are not what stops it.
-group_stageceiling() {
+cohort_ceiling() {
   cohort_stage
   if [ ! -d stage64ceil ]; then
     rm -rf stage_ceil_raw && cp -r stage_raw stage_ceil_raw
@@ -343,9 +345,25 @@ for case in sorted(pathlib.Path(sys.argv[1]).iterdir()):
 PY
     $F -q preprocess -d stage_ceil_raw -o stage64ceil --size 32 64 96 --no-native
   fi
+}
+group_stageceiling() {
+  cohort_ceiling
   for seed in 0 1 2; do stage "stage64ceil_800_s$seed" stage64ceil --steps 800 --val-every 200 --seed $seed; done
   stage "stage64ceil_800_axial_s0" stage64ceil --steps 800 --val-every 200 --stack axial
   stage "stage64ceil_3000_s0" stage64ceil --steps 3000 --val-every 500
+}
+
+# Pooling that keeps where the hot tokens are (`--pool regions`: the maximum within 2 x 4 regions
+# of the body) against max and mean-max, first on the ceiling cache (where a model must succeed),
+# then on the images; the cpu preset's staging schedule otherwise.
+group_stagepool() {
+  cohort_ceiling
+  for p in max mean-max; do stage "ceil_pool_$p" stage64ceil --steps 800 --val-every 200 --pool $p --seed 0; done
+  for seed in 0 1 2; do stage "ceil_pool_regions_s$seed" stage64ceil --steps 800 --val-every 200 --pool regions --seed $seed; done
+  stage ceil_regions_frozen_s0 stage64ceil --steps 800 --val-every 200 --pool regions --freeze-encoders --seed 0
+  STAGE_LR=3e-4 stage ceil_regions_lr3e-4_s0 stage64ceil --steps 800 --val-every 200 --pool regions --seed 0
+  for seed in 0 1 2; do stage "img_regions_s$seed" stage64 --steps 800 --val-every 200 --pool regions --seed $seed; done
+  stage img_regions_axial_s0 stage64 --steps 800 --val-every 200 --pool regions --stack axial --seed 0
 }
 
 cohort_seg

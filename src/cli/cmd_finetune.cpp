@@ -59,8 +59,9 @@ void add_finetune(CLI::App& app) {
                   "supervision; true/false)")
       ->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
-  sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, or the CLS token (cls)")
-      ->check(CLI::IsMember({"mean", "max", "mean-max", "cls"}))
+  sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, the CLS token (cls), or the maximum within "
+                  "each of 2 (left-right) x 4 (head-feet) regions of the body (regions)")
+      ->check(CLI::IsMember({"mean", "max", "mean-max", "cls", "regions"}))
       ->capture_default_str();
   sub->add_option("--modalities", c.modalities,
                   "the encoders the head reads: petct (both), pet (PET only: studies without a CT), ct")

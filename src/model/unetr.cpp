@@ -207,12 +207,13 @@ StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t cla
     : cfg(c), pool(std::move(p)), modalities(std::move(m)) {
   cfg.validate();
   check_modalities(modalities);
-  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls")
-    throw Error("staging network: pooling must be mean, max, mean-max or cls, not '" + pool + "'");
+  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls" && pool != "regions")
+    throw Error("staging network: pooling must be mean, max, mean-max, cls or regions, not '" + pool + "'");
   const auto g = cfg.grid();
   if (modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  const int64_t C2 = (pool == "mean-max" ? 2 : 1) * modality_count(modalities) * cfg.encoder.dim;
+  const int64_t per_encoder = pool == "mean-max" ? 2 : pool == "regions" ? kRegionsLR * kRegionsSI : 1;
+  const int64_t C2 = per_encoder * modality_count(modalities) * cfg.encoder.dim;
   mlp = register_module("mlp", nn::Sequential(nn::LayerNorm(nn::LayerNormOptions({C2})), nn::Linear(C2, hidden),
                                               nn::GELU(), nn::Dropout(dropout), nn::Linear(hidden, classes)));
 }
@@ -222,6 +223,11 @@ torch::Tensor StagingNetImpl::forward(const torch::Tensor& ct, const torch::Tens
     if (pool == "cls") return t.select(1, 0);          // the CLS token: attention pooling, and the
                                                        // PET feature ContextAlign aligns with the text
     const auto tokens = t.narrow(1, 1, t.size(1) - 1);  // (B, L, C), without the CLS token
+    if (pool == "regions") {
+      const auto g = cfg.grid();  // tokens in (h, w, d) order, d fastest (model/patch.cpp)
+      const auto volume = tokens.transpose(1, 2).reshape({t.size(0), t.size(2), g[0], g[1], g[2]});  // (B, C, h, w, d)
+      return std::get<0>(torch::adaptive_max_pool3d(volume, {1, kRegionsLR, kRegionsSI})).flatten(1);  // (B, C * LR * SI)
+    }
     if (pool == "mean") return tokens.mean(1);
     if (pool == "max") return std::get<0>(tokens.max(1));
     return torch::cat({tokens.mean(1), std::get<0>(tokens.max(1))}, 1);

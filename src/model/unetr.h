@@ -106,7 +106,13 @@ TORCH_MODULE(SegmentationNet);
 ///   mean-max  both (B, 4C)
 ///   cls       each encoder's CLS token (B, 2C): pooling by attention, learnt; for the PET
 ///             encoder the feature ContextAlign aligns with the study's text in pre-training
+///   regions   the element-wise maximum within each of kRegionsLR x kRegionsSI regions of the
+///             token grid (all of AP; halves of LR; quarters of SI), concatenated (B, 2 * 8C):
+///             keeps *where* the hot tokens are, which Ann Arbor staging turns on (nodal regions
+///             on one or both sides of the diaphragm; lung, liver or bone involvement). Spatial
+///             pyramid pooling's fixed grid (He et al. 2014, SPP-net), along the body's axes.
 struct StagingNetImpl : torch::nn::Module {
+  static constexpr int64_t kRegionsLR = 2, kRegionsSI = 4;
   StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1,
                  std::string pool = "mean", std::string modalities = "petct");
   /// ct, pet: (B, 1, H, W, D) -> logits (B, classes); the unused modality may be undefined.

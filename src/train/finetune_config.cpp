@@ -28,8 +28,8 @@ void FinetuneConfig::validate() const {
   if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
   if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
   if (!(encoder_lr_scale > 0)) throw Error("finetune: --encoder-lr-scale must be positive");
-  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls")
-    throw Error("finetune: --pool must be mean, max, mean-max or cls");
+  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls" && pool != "regions")
+    throw Error("finetune: --pool must be mean, max, mean-max, cls or regions");
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
     throw Error("finetune: --modalities must be petct, pet or ct");
   if (!(intensity_scale >= 0 && intensity_scale < 1)) throw Error("finetune: --intensity-scale must lie in [0, 1)");

@@ -40,7 +40,7 @@ struct FinetuneConfig {
   bool input_skip = true;         // UNETR's full-resolution convolutions on the raw PET/CT (false: a diagnostic)
   bool deep_supervision = false;  // seg: aux heads at the coarse decoder levels (model/unetr.h, train/seg_loss.h)
   int64_t hidden = 256;           // staging MLP width
-  std::string pool = "mean";      // staging: tokens pooled by mean | max | mean-max (model/unetr.h)
+  std::string pool = "mean";      // staging: tokens pooled by mean | max | mean-max | cls | regions (model/unetr.h)
   std::string modalities = "petct";  // the encoders the head reads: petct | pet | ct (model/unetr.h)
   double lesion_prob = 0.5;       // seg crops around a lesion voxel
   bool lesion_centred = false;    // that voxel at the crop's centre instead of anywhere in it

@@ -143,7 +143,7 @@ TEST(StagingNet, ShapeAndGradient) {
 TEST(StagingNet, PoolingChoices) {
   torch::manual_seed(4);
   const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
-  for (const char* pool : {"mean", "max", "mean-max", "cls"}) {
+  for (const char* pool : {"mean", "max", "mean-max", "cls", "regions"}) {
     StagingNet net(tiny(), 16, 2, 0.0, pool);
     const auto logits = net->forward(ct, pet);
     EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 2})) << pool;
@@ -161,6 +161,42 @@ TEST(StagingNet, PoolingChoices) {
   const auto pc = cls->pet_encoder->forward(pet).latent.select(1, 0), cc = cls->ct_encoder->forward(ct).latent.select(1, 0);
   EXPECT_TRUE(torch::allclose(cls->mlp->forward(torch::cat({pc, cc}, 1)), cls->forward(ct, pet), 1e-5, 1e-6));
   EXPECT_THROW(StagingNet(tiny(), 16, 2, 0.0, "attention"), Error);
+}
+
+// regions: the maximum of the output tokens within each of 2 (LR) x 4 (SI) regions of the token
+// grid, written out here with adaptive pooling's published bounds (region i of n over a length L
+// spans [floor(i L / n), ceil((i + 1) L / n))), so the regions of the tiny grid's 6 SI tokens
+// overlap: [0, 2), [1, 3), [3, 5), [4, 6).
+TEST(StagingNet, RegionPoolingKeepsWhereTheTokensAre) {
+  torch::manual_seed(5);
+  const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
+  StagingNet net(tiny(), 16, 2, 0.0, "regions");
+  torch::NoGradGuard ng;
+  const auto g = tiny().grid();  // (2, 4, 6)
+  const int64_t C = tiny().encoder.dim, LR = StagingNetImpl::kRegionsLR, SI = StagingNetImpl::kRegionsSI;
+  auto regions = [&](const torch::Tensor& latent) {  // (B, 1 + L, C) -> (B, C * LR * SI), C slowest
+    const auto tok = latent.narrow(1, 1, latent.size(1) - 1).reshape({latent.size(0), g[0], g[1], g[2], C});
+    auto out = torch::empty({latent.size(0), C, LR, SI});
+    for (int64_t i = 0; i < LR; ++i)
+      for (int64_t j = 0; j < SI; ++j) {
+        const int64_t w0 = i * g[1] / LR, w1 = ((i + 1) * g[1] + LR - 1) / LR;
+        const int64_t d0 = j * g[2] / SI, d1 = ((j + 1) * g[2] + SI - 1) / SI;
+        const auto box = tok.narrow(2, w0, w1 - w0).narrow(3, d0, d1 - d0).reshape({latent.size(0), -1, C});
+        out.select(2, i).select(2, j).copy_(std::get<0>(box.max(1)));
+      }
+    return out.flatten(1);
+  };
+  const auto p = net->pet_encoder->forward(pet).latent, c = net->ct_encoder->forward(ct).latent;
+  EXPECT_EQ(net->mlp->forward(torch::cat({regions(p), regions(c)}, 1)).sizes(), (std::vector<int64_t>{2, 2}));
+  EXPECT_TRUE(torch::allclose(net->mlp->forward(torch::cat({regions(p), regions(c)}, 1)), net->forward(ct, pet), 1e-5, 1e-6));
+  // Unlike max pooling, a hot spot moved from the head end to the feet end changes the features.
+  auto head = torch::zeros({1, 1, 16, 32, 48}), feet = torch::zeros({1, 1, 16, 32, 48});
+  head.narrow(4, 0, 8).fill_(1);
+  feet.narrow(4, 40, 8).fill_(1);
+  StagingNet pet_only(tiny(), 16, 2, 0.0, "regions", "pet");
+  const auto fh = regions(pet_only->pet_encoder->forward(head).latent), ff = regions(pet_only->pet_encoder->forward(feet).latent);
+  EXPECT_GT((fh - ff).abs().max().item<double>(), 1e-3);
+  EXPECT_FALSE(torch::allclose(pet_only->forward(torch::Tensor(), head), pet_only->forward(torch::Tensor(), feet)));
 }
 
 // UpBlock and UpProject compute the 2x transposed convolution as a matrix product; the result
