@@ -364,6 +364,7 @@ group_stagepool() {
   STAGE_LR=3e-4 stage ceil_regions_lr3e-4_s0 stage64ceil --steps 800 --val-every 200 --pool regions --seed 0
   for seed in 0 1 2; do stage "img_regions_s$seed" stage64 --steps 800 --val-every 200 --pool regions --seed $seed; done
   stage img_regions_axial_s0 stage64 --steps 800 --val-every 200 --pool regions --stack axial --seed 0
+  for seed in 0 1 2; do STAGE_LR=3e-4 stage "img_regions_lr3e-4_s$seed" stage64 --steps 800 --val-every 200 --pool regions --seed $seed; done
 }
 
 cohort_seg

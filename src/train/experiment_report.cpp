@@ -234,8 +234,9 @@ std::string experiment_markdown(const json& r) {
         std::to_string(d["segmentation_test_cases"].get<int64_t>()) + " tested, " +
         std::to_string(d["segmentation_test_lesion_cases"].get<int64_t>()) + " of them with lesions), " +
         std::to_string(d["staging_cases"].get<int64_t>()) + " Hodgkin staging cases (" +
-        std::to_string(d["staging_test_cases"].get<int64_t>()) + " tested). Model: `" + r["model"].get<std::string>() +
-        "`. Every fine-tuning setting was run with " + std::to_string(r["seeds"].get<int64_t>()) +
+        std::to_string(d["staging_test_cases"].get<int64_t>()) + " tested). Model: `" + r["model"].get<std::string>() + "` (staging: encoder tokens pooled by `" +
+        r["schedule"].value("staging_pool", std::string("mean")) +
+        "`). Every fine-tuning setting was run with " + std::to_string(r["seeds"].get<int64_t>()) +
         " seed(s) on the same split; the segmentation test scores come from sliding windows over the body's "
         "bounding box with overlap " +
         fmt(r["schedule"]["sliding_window_overlap"].get<double>(), 2) +
