@@ -212,15 +212,27 @@ ConvertedStudy read_study(const PredictConfig& cfg) {
   return study;
 }
 
-json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_point t0) {
-  StagedOutputs out(cfg.out, cfg.overwrite);
+// The study of a prediction, read after `out` has dropped the files of an earlier prediction and
+// protected the inputs: the converted study and its SUV and CT (on the PET grid) in canonical order.
+struct StudyInputs {
+  ConvertedStudy study;
+  Volume suv_c;
+  std::optional<Volume> ct_c;
+};
+
+StudyInputs read_inputs(const PredictConfig& cfg, StagedOutputs& out) {
   for (const char* name : kPredictionFiles) out.remove_stale(name);  // of an earlier prediction
   out.protect_input(cfg.pet);
   if (!cfg.ct.empty()) out.protect_input(cfg.ct);
-  const ConvertedStudy study = read_study(cfg);
-  const Volume suv_c = to_canonical(study.suv);
-  std::optional<Volume> ct_c;
-  if (study.ct_res) ct_c = to_canonical(*study.ct_res);
+  StudyInputs in{read_study(cfg), {}, std::nullopt};
+  in.suv_c = to_canonical(in.study.suv);
+  if (in.study.ct_res) in.ct_c = to_canonical(*in.study.ct_res);
+  return in;
+}
+
+json predict_floor(const PredictConfig& cfg, std::chrono::steady_clock::time_point t0) {
+  StagedOutputs out(cfg.out, cfg.overwrite);
+  const auto [study, suv_c, ct_c] = read_inputs(cfg, out);
   const at::Tensor body = ct_c ? eval::body_mask(ct_c->data) : at::Tensor();
   const at::Tensor mask = eval::floor_segmentation(cfg.floor, suv_c.data, body);
   json record = {{"provenance", provenance()},
@@ -260,13 +272,7 @@ json predict_study(const PredictConfig& cfg, train::DownstreamModel& dm) {
                                    (dm.modalities == "petct" ? ", or use a PET-only model (finetune --modalities pet)" : ""));
 
   StagedOutputs out(cfg.out, cfg.overwrite);
-  for (const char* name : kPredictionFiles) out.remove_stale(name);  // of an earlier prediction
-  out.protect_input(cfg.pet);
-  if (!cfg.ct.empty()) out.protect_input(cfg.ct);
-  const ConvertedStudy study = read_study(cfg);
-  const Volume suv_c = to_canonical(study.suv);
-  std::optional<Volume> ct_c;
-  if (study.ct_res) ct_c = to_canonical(*study.ct_res);
+  const auto [study, suv_c, ct_c] = read_inputs(cfg, out);
   // Without a CT (a PET-only model) the network's CT input is air; it does not read it.
   const at::Tensor ct_hu = ct_c ? ct_c->data : at::full_like(suv_c.data, -1024.0);
   const auto spacing = canonical_spacing(suv_c.geom);
