@@ -20,7 +20,7 @@
 # stageceiling (a ceiling for staging: the same cases with their PET replaced by the true lesion
 # masks at SUV 10, nothing else hot; the CT unchanged, so the diaphragm is still visible),
 # stagepool (staging pooled within regions of the body, `--pool regions`, against max and
-# mean-max: on the ceiling's cases, then on the images).
+# mean-max: on the ceiling's cases, then on the images, then on a cohort of 400 cases).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -365,6 +365,12 @@ group_stagepool() {
   for seed in 0 1 2; do stage "img_regions_s$seed" stage64 --steps 800 --val-every 200 --pool regions --seed $seed; done
   stage img_regions_axial_s0 stage64 --steps 800 --val-every 200 --pool regions --stack axial --seed 0
   for seed in 0 1 2; do STAGE_LR=3e-4 stage "img_regions_lr3e-4_s$seed" stage64 --steps 800 --val-every 200 --pool regions --seed $seed; done
+  # Twice the cases: 400 Hodgkin cases of another seed (120 validation, 260 training).
+  [ -d stage400_64 ] || { $F -q phantom --out stage400_raw --cases 400 --seed 9004 --cohort hodgkin &&
+                          $F -q preprocess -d stage400_raw -o stage400_64 --size 32 64 96 --no-native; }
+  for seed in 0 1 2; do stage "s400_regions_s$seed" stage400_64 --steps 800 --val-every 200 --pool regions --seed $seed; done
+  stage s400_mean_s0 stage400_64 --steps 800 --val-every 200 --seed 0
+  stage s400_regions_1600_s0 stage400_64 --steps 1600 --val-every 400 --pool regions --seed 0
 }
 
 cohort_seg

@@ -225,6 +225,23 @@ const char* headline(const std::string& task) { return task == "seg" ? "dice" : 
 
 }  // namespace
 
+std::string floor_caveat(const json& comparisons, const json& claim) {
+  auto is_floor = [](const std::string& key) { return key.find("/floor_") != std::string::npos; };
+  const std::string a = claim.value("a", std::string()), b = claim.value("b", std::string());
+  const char* m = headline(claim.value("task", std::string()));
+  if (is_floor(b) || !claim["metrics"].contains(m) || claim["metrics"][m]["verdict"] != "above 0") return "";
+  std::string against;
+  for (const json& c : comparisons) {
+    if (c.value("a", std::string()) != a || !is_floor(c.value("b", std::string())) || !c["metrics"].contains(m)) continue;
+    if (c["metrics"][m]["verdict"] == "above 0") return "";
+    against += std::string(against.empty() ? "" : "; ") + c["what"].get<std::string>() + ", " +
+               (std::string(m) == "dice" ? "Dice " : "accuracy ") + diff_cell(c["metrics"][m]);
+  }
+  if (against.empty()) return "";
+  return " - **but A does not beat the floor** (" + against +
+         "): a difference between models no better than the floor, not the paper's effect";
+}
+
 std::string experiment_markdown(const json& r) {
   const json& d = r["data"];
   std::string md = "# FratMAE experiment (`" + r["preset"].get<std::string>() + "` preset)\n\n";
@@ -265,7 +282,7 @@ std::string experiment_markdown(const json& r) {
     const std::string v = dm["verdict"].get<std::string>();
     md += "- " + claim + ": **" + (v == "above 0" ? std::string("shown") : v == "below 0" ? std::string("reversed") : std::string("not shown")) +
           "** (" + c["what"].get<std::string>() + ", " + (std::string(m) == "dice" ? "Dice" : "accuracy") + " " +
-          diff_cell(dm) + ", n = " + std::to_string(dm["n"].get<int64_t>()) + ")\n";
+          diff_cell(dm) + ", n = " + std::to_string(dm["n"].get<int64_t>()) + ")" + floor_caveat(r["comparisons"], c) + "\n";
   }
   md += "\nAll headline comparisons (A - B, 95% CI; \"above 0\": A better on these cases beyond the resampling noise):\n\n";
   for (const json& c : r["comparisons"]) {

@@ -42,6 +42,13 @@ const std::vector<std::string>& report_metrics(const std::string& task);
 nlohmann::json aggregate_results(const std::vector<SettingSpec>& settings, const std::vector<ComparisonSpec>& comparisons,
                                  const eval::BootstrapOptions& bo, const std::filesystem::path& relative_to);
 
+/// For a claim "A beats B" (`claim`, one of aggregate_results' comparisons) shown between two
+/// learned settings: where every comparison of A with a reference floor of its task ("A - floor",
+/// a key with "/floor_") includes 0 or is below it, a clause saying so; A then beats B between
+/// models no better than the floor, which is not the paper's effect. Empty otherwise (not shown,
+/// B a floor, or no comparison of A with a floor).
+std::string floor_caveat(const nlohmann::json& comparisons, const nlohmann::json& claim);
+
 /// report.md from report.json's content.
 std::string experiment_markdown(const nlohmann::json& report);
 

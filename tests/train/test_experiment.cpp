@@ -60,6 +60,7 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   }
   for (const char* w : {"segmentation: coronal - axial stacks (Table 2, 100%)", "segmentation: FratMAE - baseline (20%)",
                         "staging: FratMAE - MAE (20%)", "staging: coronal stacks (100%) - majority class",
+                        "staging: FratMAE at 20% - majority class", "staging probe: FratMAE frozen encoders - majority class",
                         "segmentation: full-label baseline - floor 41% of SUVmax per hot region",
                         "staging probe: FratMAE - random frozen encoders",
                         "segmentation: baseline - random frozen encoders (20%)"})
@@ -136,4 +137,27 @@ TEST(ExperimentReport, ResultsOnOtherCasesAreRefusedNamingTheFile) {
   EXPECT_NEAR(agg["comparisons"][0]["metrics"]["dice"]["value"].get<double>(), 0.1, 1e-12);
   EXPECT_EQ(agg["comparisons"][0]["metrics"]["dice"]["verdict"], "above 0");
   EXPECT_THROW(train::aggregate_results(ok, {{"x - w", "seg/x", "seg/w"}}, {}, tmp.path()), Error);
+}
+
+// A claim shown between two models that do not beat the task's floor gets a caveat in the report;
+// one whose A beats the floor, one not shown, and one against the floor itself get none.
+TEST(ExperimentReport, AClaimBetweenModelsAtTheFloorSaysSo) {
+  auto cmp = [](const std::string& a, const std::string& b, double v, double lo, double hi, const std::string& verdict) {
+    return json{{"what", a + " - " + b}, {"task", "stage"}, {"a", a}, {"b", b},
+                {"metrics", {{"accuracy", {{"value", v}, {"ci_low", lo}, {"ci_high", hi}, {"n", 60}, {"verdict", verdict}}}}}};
+  };
+  const json coronal_axial = cmp("stage/coronal", "stage/axial", 0.083, 0.017, 0.167, "above 0");
+  json all = json::array({coronal_axial, cmp("stage/coronal", "stage/floor_majority", 0.006, -0.139, 0.144, "includes 0")});
+  const std::string caveat = train::floor_caveat(all, coronal_axial);
+  EXPECT_NE(caveat.find("does not beat the floor"), std::string::npos) << caveat;
+  EXPECT_NE(caveat.find("stage/coronal - stage/floor_majority, accuracy +0.006 (-0.139 to +0.144)"), std::string::npos)
+      << caveat;
+  // A above the floor: no caveat.
+  all[1] = cmp("stage/coronal", "stage/floor_majority", 0.1, 0.02, 0.2, "above 0");
+  EXPECT_EQ(train::floor_caveat(all, coronal_axial), "");
+  // Not shown, or B the floor itself, or no floor comparison of A: nothing to say.
+  all[1] = cmp("stage/coronal", "stage/floor_majority", 0.006, -0.139, 0.144, "includes 0");
+  EXPECT_EQ(train::floor_caveat(all, cmp("stage/coronal", "stage/axial", 0.05, -0.01, 0.1, "includes 0")), "");
+  EXPECT_EQ(train::floor_caveat(all, all[1]), "");
+  EXPECT_EQ(train::floor_caveat(json::array({coronal_axial}), coronal_axial), "");
 }
