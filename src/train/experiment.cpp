@@ -101,7 +101,6 @@ Plan plan_for(const std::string& preset) {
     p.seg = {800, 1, 4, 5e-3, 0.4, 400};
     p.stage = {800, 1, 8, 1e-3, 0.3, 400};
     p.probe = p.stage;
-    p.pool = "regions";  // validation 0.572 vs 0.506 for mean pooling, 3 seeds (docs/experiments.md)
     p.feature_size = 8, p.lesion_prob = 0.33, p.overlap = 0.0;
     p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true;
   } else {
