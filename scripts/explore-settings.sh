@@ -328,11 +328,11 @@ group_stagemax() {
 # The staging cohort with every PET replaced by its true lesions: SUV 10 inside a lesion, 0
 # elsewhere (SEG.nii.gz with its NIfTI scale slope set to 10), CT and stage unchanged. If the
 # staging head cannot learn the stage from this, the images are not what stops it.
-cohort_ceiling() {
-  cohort_stage
-  if [ ! -d stage64ceil ]; then
-    rm -rf stage_ceil_raw && cp -r stage_raw stage_ceil_raw
-    python3 - stage_ceil_raw <<'PY'
+# SRC -> DST: the cohort with every PET replaced by its true lesions (SUV 10 inside, 0 elsewhere;
+# SEG.nii.gz with its NIfTI scale slope set to 10); CT and stage unchanged.
+lesions_as_pet() {
+  rm -rf "$2" && cp -r "$1" "$2"
+  python3 - "$2" <<'PY'
 import gzip, pathlib, struct, sys
 for case in sorted(pathlib.Path(sys.argv[1]).iterdir()):
     if not case.is_dir():
@@ -343,6 +343,11 @@ for case in sorted(pathlib.Path(sys.argv[1]).iterdir()):
     with gzip.open(case / "SUV.nii.gz", "wb", compresslevel=1) as f:
         f.write(bytes(seg))
 PY
+}
+cohort_ceiling() {
+  cohort_stage
+  if [ ! -d stage64ceil ]; then
+    lesions_as_pet stage_raw stage_ceil_raw
     $F -q preprocess -d stage_ceil_raw -o stage64ceil --size 32 64 96 --no-native
   fi
 }
@@ -371,6 +376,13 @@ group_stagepool() {
   for seed in 0 1 2; do stage "s400_regions_s$seed" stage400_64 --steps 800 --val-every 200 --pool regions --seed $seed; done
   stage s400_mean_s0 stage400_64 --steps 800 --val-every 200 --seed 0
   stage s400_regions_1600_s0 stage400_64 --steps 1600 --val-every 400 --pool regions --seed 0
+  # ... and its ceiling (the true lesions as the PET), 260 training cases.
+  [ -d stage400ceil ] || { lesions_as_pet stage400_raw stage400_ceil_raw &&
+                           $F -q preprocess -d stage400_ceil_raw -o stage400ceil --size 32 64 96 --no-native; }
+  stage s400ceil_mean_s0 stage400ceil --steps 800 --val-every 200 --seed 0
+  stage s400ceil_regions_s0 stage400ceil --steps 800 --val-every 200 --pool regions --seed 0
+  stage s400ceil_mean_3000_s0 stage400ceil --steps 3000 --val-every 500 --seed 0
+  for lr in 1e-4 3e-4; do STAGE_LR=$lr stage "s400ceil_mean_lr${lr}_s0" stage400ceil --steps 800 --val-every 200 --seed 0; done
 }
 
 cohort_seg
