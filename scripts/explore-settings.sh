@@ -325,11 +325,10 @@ group_stagemax() {
   for c in stage64 stage64max; do stage "${c}_800_axial_s0" $c --steps 800 --val-every 200 --stack axial; done
 }
 
-# The staging cohort with every PET replaced by its true lesions: SUV 10 inside a lesion, 0
-# elsewhere (SEG.nii.gz with its NIfTI scale slope set to 10), CT and stage unchanged. If the
-# staging head cannot learn the stage from this, the images are not what stops it.
-# SRC -> DST: the cohort with every PET replaced by its true lesions (SUV 10 inside, 0 elsewhere;
-# SEG.nii.gz with its NIfTI scale slope set to 10); CT and stage unchanged.
+# lesions_as_pet SRC DST: a staging cohort with every PET replaced by its true lesions: SUV 10
+# inside a lesion, 0 elsewhere (SEG.nii.gz with its NIfTI scale slope set to 10), CT and stage
+# unchanged. If the staging head cannot learn the stage from this, the images are not what
+# stops it (groups stageceiling and stagepool).
 lesions_as_pet() {
   rm -rf "$2" && cp -r "$1" "$2"
   python3 - "$2" <<'PY'
