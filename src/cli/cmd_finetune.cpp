@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/training_options.h"
 #include "core/error.h"
+#include "model/config.h"
 #include "train/finetuner.h"
 #include "train/pretrainer.h"
 
@@ -61,7 +62,7 @@ void add_finetune(CLI::App& app) {
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
   sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, the CLS token (cls), or the maximum within "
                   "each of 2 (left-right) x 4 (head-feet) regions of the body (regions)")
-      ->check(CLI::IsMember({"mean", "max", "mean-max", "cls", "regions"}))
+      ->check(CLI::IsMember(fratmae::model::staging_pools()))
       ->capture_default_str();
   sub->add_option("--modalities", c.modalities,
                   "the encoders the head reads: petct (both), pet (PET only: studies without a CT), ct")

@@ -145,4 +145,16 @@ ModelConfig ModelConfig::from_json(const json& j) {
   return c;
 }
 
+const std::vector<std::string>& staging_pools() {
+  static const std::vector<std::string> pools{"mean", "max", "mean-max", "cls", "regions"};
+  return pools;
+}
+
+std::string staging_pools_text() {
+  const auto& p = staging_pools();
+  std::string t;
+  for (size_t i = 0; i < p.size(); ++i) t += (i == 0 ? "" : i + 1 == p.size() ? " or " : ", ") + p[i];
+  return t;
+}
+
 }  // namespace fratmae::model

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -66,5 +67,12 @@ struct ModelConfig {
   /// fratmae::Error for an unknown name or key, or a configuration that does not validate.
   static ModelConfig preset_config(const std::string& preset, const std::string& method = "fratmae");
 };
+
+/// The staging head's poolings of the encoder tokens, as `finetune --pool` takes them
+/// (StagingNet, model/unetr.h: mean, max, mean-max, cls, regions).
+const std::vector<std::string>& staging_pools();
+
+/// "mean, max, mean-max, cls or regions": the poolings for an error message.
+std::string staging_pools_text();
 
 }  // namespace fratmae::model

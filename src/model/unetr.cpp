@@ -1,5 +1,6 @@
 #include "model/unetr.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -207,8 +208,9 @@ StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t cla
     : cfg(c), pool(std::move(p)), modalities(std::move(m)) {
   cfg.validate();
   check_modalities(modalities);
-  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls" && pool != "regions")
-    throw Error("staging network: pooling must be mean, max, mean-max, cls or regions, not '" + pool + "'");
+  const auto& pools = staging_pools();
+  if (std::find(pools.begin(), pools.end(), pool) == pools.end())
+    throw Error("staging network: pooling must be " + staging_pools_text() + ", not '" + pool + "'");
   const auto g = cfg.grid();
   if (modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));

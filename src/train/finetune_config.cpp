@@ -1,5 +1,7 @@
 #include "train/finetune_config.h"
 
+#include <algorithm>
+
 #include "core/device.h"
 #include "core/error.h"
 #include "model/config.h"
@@ -28,8 +30,9 @@ void FinetuneConfig::validate() const {
   if (weight_decay < 0 || clip_grad < 0) throw Error("finetune: --weight-decay and --clip-grad must be >= 0");
   if (feature_size < 1 || hidden < 1) throw Error("finetune: --feature-size and --hidden must be >= 1");
   if (!(encoder_lr_scale > 0)) throw Error("finetune: --encoder-lr-scale must be positive");
-  if (pool != "mean" && pool != "max" && pool != "mean-max" && pool != "cls" && pool != "regions")
-    throw Error("finetune: --pool must be mean, max, mean-max, cls or regions");
+  const auto& pools = model::staging_pools();
+  if (std::find(pools.begin(), pools.end(), pool) == pools.end())
+    throw Error("finetune: --pool must be " + model::staging_pools_text());
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
     throw Error("finetune: --modalities must be petct, pet or ct");
   if (!(intensity_scale >= 0 && intensity_scale < 1)) throw Error("finetune: --intensity-scale must lie in [0, 1)");
