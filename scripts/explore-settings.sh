@@ -329,16 +329,21 @@ group_stagemax() {
 # inside a lesion, 0 elsewhere (SEG.nii.gz with its NIfTI scale slope set to 10), CT and stage
 # unchanged. If the staging head cannot learn the stage from this, the images are not what
 # stops it (groups stageceiling and stagepool).
-lesions_as_pet() {
+# With MASKS (a folder of CASE/SEG.nii.gz, e.g. `fratmae predict` outputs) those masks replace
+# the PET instead of the true ones, on a background of SUV 0.1 (group stageseg).
+lesions_as_pet() {  # SRC DST [MASKS]
   rm -rf "$2" && cp -r "$1" "$2"
-  python3 - "$2" <<'PY'
+  python3 - "$2" "${3:-}" <<'PY'
 import gzip, pathlib, struct, sys
+masks = pathlib.Path(sys.argv[2]) if sys.argv[2] else None
 for case in sorted(pathlib.Path(sys.argv[1]).iterdir()):
     if not case.is_dir():
         continue
-    seg = bytearray(gzip.open(case / "SEG.nii.gz").read())
+    seg = bytearray(gzip.open((masks / case.name if masks else case) / "SEG.nii.gz").read())
     assert struct.unpack("<hh", seg[70:74]) == (2, 8), f"{case}: SEG is not uint8"
-    seg[112:120] = struct.pack("<ff", 10.0, 0.0)  # scl_slope, scl_inter: SUV = 10 x label
+    # scl_slope, scl_inter: SUV = 10 x label; predicted masks get a background of 0.1 so that a
+    # case where the model found nothing is not refused as an empty PET.
+    seg[112:120] = struct.pack("<ff", 10.0, 0.1 if masks else 0.0)
     with gzip.open(case / "SUV.nii.gz", "wb", compresslevel=1) as f:
         f.write(bytes(seg))
 PY
@@ -382,6 +387,37 @@ group_stagepool() {
   stage s400ceil_regions_s0 stage400ceil --steps 800 --val-every 200 --pool regions --seed 0
   stage s400ceil_mean_3000_s0 stage400ceil --steps 3000 --val-every 500 --seed 0
   for lr in 1e-4 3e-4; do STAGE_LR=$lr stage "s400ceil_mean_lr${lr}_s0" stage400ceil --steps 800 --val-every 200 --seed 0; done
+}
+
+# Staging from where a segmentation model finds lesions: the `long` group's 3,000-step model
+# (trained on the segmentation cohort, seed 9001) predicts every case of the 400-case staging
+# cohort (`fratmae predict`, overlap 0.25); its masks replace the PET as in lesions_as_pet. The
+# staging head then reads the input's region maxima (`--pool input`, no encoder) or the encoders,
+# beside the same on the true lesions (the ceiling) and on the images. About 35 minutes.
+group_stageseg() {
+  SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
+  [ -d stage400_64 ] || { $F -q phantom --out stage400_raw --cases 400 --seed 9004 --cohort hodgkin &&
+                          $F -q preprocess -d stage400_raw -o stage400_64 --size 32 64 96 --no-native; }
+  [ -d stage400ceil ] || { lesions_as_pet stage400_raw stage400_ceil_raw &&
+                           $F -q preprocess -d stage400_ceil_raw -o stage400ceil --size 32 64 96 --no-native; }
+  if [ ! -d stage400pred ]; then
+    local t=$(date +%s)
+    for c in stage400_raw/*/; do
+      local id=$(basename "$c")
+      [ -f "stage400_predmasks/$id/SEG.nii.gz" ] ||
+        $F -q predict --model runs/w8_lr5_lp33_3000 --ct "$c/CTres.nii.gz" --pet "$c/SUV.nii.gz" \
+           --out "stage400_predmasks/$id" --overlap 0.25
+    done
+    echo "stageseg: 400 cases predicted in $(( $(date +%s) - t )) s" | tee -a $res
+    lesions_as_pet stage400_raw stage400_pred_raw stage400_predmasks
+    $F -q preprocess -d stage400_pred_raw -o stage400pred --size 32 64 96 --no-native
+  fi
+  for c in stage400ceil stage400pred stage400_64; do
+    for seed in 0 1 2; do stage "${c}_input_s$seed" $c --steps 800 --val-every 200 --pool input --seed $seed; done
+    stage "${c}_input_axial_s0" $c --steps 800 --val-every 200 --pool input --stack axial --seed 0
+  done
+  stage stage400pred_mean_s0 stage400pred --steps 800 --val-every 200 --seed 0
+  stage stage400pred_regions_s0 stage400pred --steps 800 --val-every 200 --pool regions --seed 0
 }
 
 cohort_seg

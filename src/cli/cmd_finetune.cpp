@@ -61,7 +61,8 @@ void add_finetune(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
   sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, the CLS token (cls), or the maximum within "
-                  "each of 2 (left-right) x 4 (head-feet) regions of the body (regions)")
+                  "each of 2 (left-right) x 4 (head-feet) regions of the body (regions); input: no encoder, the head reads the maximum "
+                  "of the PET and CT within 2 x 8 regions (a baseline)")
       ->check(CLI::IsMember(fratmae::model::staging_pools()))
       ->capture_default_str();
   sub->add_option("--modalities", c.modalities,

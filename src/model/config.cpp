@@ -146,7 +146,7 @@ ModelConfig ModelConfig::from_json(const json& j) {
 }
 
 const std::vector<std::string>& staging_pools() {
-  static const std::vector<std::string> pools{"mean", "max", "mean-max", "cls", "regions"};
+  static const std::vector<std::string> pools{"mean", "max", "mean-max", "cls", "regions", "input"};
   return pools;
 }
 

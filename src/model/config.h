@@ -69,10 +69,10 @@ struct ModelConfig {
 };
 
 /// The staging head's poolings of the encoder tokens, as `finetune --pool` takes them
-/// (StagingNet, model/unetr.h: mean, max, mean-max, cls, regions).
+/// (StagingNet, model/unetr.h: mean, max, mean-max, cls, regions, input).
 const std::vector<std::string>& staging_pools();
 
-/// "mean, max, mean-max, cls or regions": the poolings for an error message.
+/// "mean, max, mean-max, cls, regions or input": the poolings for an error message.
 std::string staging_pools_text();
 
 }  // namespace fratmae::model

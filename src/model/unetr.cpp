@@ -212,10 +212,12 @@ StagingNetImpl::StagingNetImpl(const ModelConfig& c, int64_t hidden, int64_t cla
   if (std::find(pools.begin(), pools.end(), pool) == pools.end())
     throw Error("staging network: pooling must be " + staging_pools_text() + ", not '" + pool + "'");
   const auto g = cfg.grid();
-  if (modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
-  if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  const bool encoders = pool != "input";
+  if (encoders && modalities != "ct") pet_encoder = register_module("pet_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
+  if (encoders && modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   const int64_t per_encoder = pool == "mean-max" ? 2 : pool == "regions" ? kRegionsLR * kRegionsSI : 1;
-  const int64_t C2 = per_encoder * modality_count(modalities) * cfg.encoder.dim;
+  const int64_t C2 = encoders ? per_encoder * modality_count(modalities) * cfg.encoder.dim
+                              : kRegionsLR * kInputRegionsSI * modality_count(modalities);
   mlp = register_module("mlp", nn::Sequential(nn::LayerNorm(nn::LayerNormOptions({C2})), nn::Linear(C2, hidden),
                                               nn::GELU(), nn::Dropout(dropout), nn::Linear(hidden, classes)));
 }
@@ -234,7 +236,16 @@ torch::Tensor StagingNetImpl::forward(const torch::Tensor& ct, const torch::Tens
     if (pool == "max") return std::get<0>(tokens.max(1));
     return torch::cat({tokens.mean(1), std::get<0>(tokens.max(1))}, 1);
   };
-  std::vector<torch::Tensor> f;  // [PET | CT], each encoder's output tokens (B, 1 + L, C) pooled
+  std::vector<torch::Tensor> f;  // [PET | CT]
+  if (pool == "input") {         // no encoder: each input volume's maxima (B, 1, H, W, D) -> (B, LR * SI)
+    auto maxima = [](const torch::Tensor& x) {
+      return std::get<0>(torch::adaptive_max_pool3d(x, {1, kRegionsLR, kInputRegionsSI})).flatten(1);
+    };
+    if (modalities != "ct") f.push_back(maxima(pet));
+    if (modalities != "pet") f.push_back(maxima(ct));
+    return mlp->forward(torch::cat(f, 1));
+  }
+  // each encoder's output tokens (B, 1 + L, C) pooled
   if (pet_encoder) f.push_back(pooled(pet_encoder->forward(pet).latent));
   if (ct_encoder) f.push_back(pooled(ct_encoder->forward(ct).latent));
   return mlp->forward(torch::cat(f, 1));

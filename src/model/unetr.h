@@ -111,8 +111,12 @@ TORCH_MODULE(SegmentationNet);
 ///             keeps *where* the hot tokens are, which Ann Arbor staging turns on (nodal regions
 ///             on one or both sides of the diaphragm; lung, liver or bone involvement). Spatial
 ///             pyramid pooling's fixed grid (He et al. 2014, SPP-net), along the body's axes.
+///   input     no encoder: the maximum of each input volume (PET, CT) within kRegionsLR x
+///             kInputRegionsSI regions of the stack (all of AP; halves of LR; eighths of SI),
+///             (B, 16 per modality): a baseline that shows what the head learns from where the
+///             hottest voxels lie, without any learnt image features (a staging floor).
 struct StagingNetImpl : torch::nn::Module {
-  static constexpr int64_t kRegionsLR = 2, kRegionsSI = 4;
+  static constexpr int64_t kRegionsLR = 2, kRegionsSI = 4, kInputRegionsSI = 8;
   StagingNetImpl(const ModelConfig& cfg, int64_t hidden = 256, int64_t classes = 2, double dropout = 0.1,
                  std::string pool = "mean", std::string modalities = "petct");
   /// ct, pet: (B, 1, H, W, D) -> logits (B, classes); the unused modality may be undefined.
@@ -120,7 +124,7 @@ struct StagingNetImpl : torch::nn::Module {
 
   ModelConfig cfg;
   std::string pool, modalities;
-  ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};
+  ViTEncoder pet_encoder{nullptr}, ct_encoder{nullptr};  // both null with pool "input"
   torch::nn::Sequential mlp{nullptr};
 };
 TORCH_MODULE(StagingNet);

@@ -156,10 +156,13 @@ void build_phantom_cache(const fs::path& dir, const std::string& phantom, const 
 
 std::string fraction_name(double f) { return std::to_string(static_cast<int>(std::lround(f * 100))) + "pct"; }
 
-// A fine-tuning setting's folder name: init (or baseline), training fraction, stack, frozen.
-std::string setting_name(const std::string& init, double fraction, const std::string& stack, bool frozen) {
-  return (frozen ? std::string("probe_") : std::string()) + (init.empty() ? std::string("baseline") : init) + "_" +
-         fraction_name(fraction) + (stack == "axial" ? "_axial" : "");
+// A fine-tuning setting's folder name: init (or baseline, or noencoder for staging's `--pool
+// input`), training fraction, stack, frozen.
+std::string setting_name(const std::string& init, double fraction, const std::string& stack, bool frozen,
+                         const std::string& pool = "") {
+  const std::string what = pool == "input" ? "noencoder" : init.empty() ? "baseline" : init;
+  return (frozen ? std::string("probe_") : std::string()) + what + "_" + fraction_name(fraction) +
+         (stack == "axial" ? "_axial" : "");
 }
 
 // What every run of an experiment shares.
@@ -339,15 +342,16 @@ json run_experiment(const ExperimentConfig& cfg) {
     std::string task, init, stack, label;
     double fraction;
     bool frozen;
-    fs::path dir;  // the setting's folder; seed k's run in dir / "seed<k>"
+    fs::path dir;      // the setting's folder; seed k's run in dir / "seed<k>"
+    std::string pool;  // staging pooling when not the plan's
   };
   std::vector<Setting> settings;
   auto add = [&](const std::string& task, const std::string& init, double fraction, const std::string& stack,
-                 bool frozen, const std::string& label) {
-    const fs::path dir = out / "finetune" / task / setting_name(init, fraction, stack, frozen);
+                 bool frozen, const std::string& label, const std::string& pool = "") {
+    const fs::path dir = out / "finetune" / task / setting_name(init, fraction, stack, frozen, pool);
     for (const Setting& s : settings)
       if (s.dir == dir) return;
-    settings.push_back({task, init, stack, label, fraction, frozen, dir});
+    settings.push_back({task, init, stack, label, fraction, frozen, dir, pool});
   };
   for (const char* task : {"seg", "stage"}) {
     for (const auto& [method, label] : table3_settings()) add(task, method, 0.2, "coronal", false, label + " at 20%");
@@ -358,6 +362,9 @@ json run_experiment(const ExperimentConfig& cfg) {
     add(task, "", 1.0, "coronal", false, "coronal stacks, 100% (full-label baseline)");  // Table 2
     add(task, "", 1.0, "axial", false, "axial stacks, 100%");
   }
+  // A learned floor for staging: the MLP on the PET's and CT's maxima within 2 x 8 regions of the
+  // coronal stack, no encoder (model/unetr.h): what the encoders must beat to have seen anything.
+  add("stage", "", 1.0, "coronal", false, "no encoder: MLP on the input's regional maxima, 100%", "input");
   if (plan.probe_runs) {
     add("stage", "", 1.0, "coronal", true, "random encoders (frozen)");
     add("stage", "fratmae", 1.0, "coronal", true, "FratMAE encoders (frozen)");
@@ -396,7 +403,7 @@ json run_experiment(const ExperimentConfig& cfg) {
       fc.lr = tp.lr;
       fc.freeze_encoders = s.frozen;
       fc.feature_size = plan.feature_size;
-      fc.pool = plan.pool;
+      fc.pool = s.pool.empty() ? plan.pool : s.pool;
       if (s.task == "seg") fc.input = plan.seg_input;
       fc.lesion_prob = plan.lesion_prob;
       fc.overlap = plan.overlap;
@@ -441,6 +448,8 @@ json run_experiment(const ExperimentConfig& cfg) {
   specs.push_back({"stage/floor_majority", "stage", "majority class of the training split",
                    {out / "floors" / "stage" / "majority" / "metrics.json"}});
   floor_keys["stage"].push_back("stage/floor_majority");
+  const std::string no_encoder = "stage/" + setting_name("", 1.0, "coronal", false, "input");
+  floor_keys["stage"].push_back(no_encoder);
 
   auto key = [&](const std::string& task, const std::string& init, double f, const std::string& stack, bool frozen = false) {
     return task + "/" + setting_name(init, f, stack, frozen);
@@ -470,6 +479,9 @@ json run_experiment(const ExperimentConfig& cfg) {
                          "stage/floor_majority", "learned staging (coronal, 100%) beats the majority class"});
   comparisons.push_back({"staging: axial stacks (100%) - majority class", key("stage", "", 1.0, "axial"),
                          "stage/floor_majority", ""});
+  comparisons.push_back({"staging: coronal stacks (100%) - no encoder", key("stage", "", 1.0, "coronal"), no_encoder,
+                         "the encoders stage better than an MLP on the input's regional maxima (coronal, 100%)"});
+  comparisons.push_back({"staging: no encoder (100%) - majority class", no_encoder, "stage/floor_majority", ""});
   // The A of every staging claim against the floor, so that the report can tell a claim shown
   // between models at chance from the paper's effect (floor_caveat).
   comparisons.push_back({"staging: FratMAE at 20% - majority class", key("stage", "fratmae", 0.2, "coronal"),

@@ -342,7 +342,9 @@ std::string experiment_markdown(const json& r) {
 
   md += "\n## Reference floors (same test cases)\n\n";
   md += "Classic segmentations without learning (eval/reference_floors.h; SUV from the cache, clipped at its "
-        "normalisation maximum) and, for staging, always the training split's majority class.\n\n";
+        "normalisation maximum) and, for staging, always the training split's majority class, and a learned floor: "
+        "an MLP on the PET's and CT's maxima within 2 x 8 regions of the stack, no encoder (`finetune --pool input`, "
+        "trained like the other staging settings).\n\n";
   md += "| floor | Dice (95% CI) | IoU (95% CI) | FP volume, mL | predicted lesions |\n|---|---|---|---|---|\n";
   for (const json& k : r["floors"]["seg"]) {
     const json& s = metrics_of(r, k);

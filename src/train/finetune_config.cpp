@@ -33,6 +33,9 @@ void FinetuneConfig::validate() const {
   const auto& pools = model::staging_pools();
   if (std::find(pools.begin(), pools.end(), pool) == pools.end())
     throw Error("finetune: --pool must be " + model::staging_pools_text());
+  if (task == "stage" && pool == "input" && (!init.empty() || freeze_encoders || encoder_lr_scale != 1.0))
+    throw Error("finetune: --pool input reads the images without an encoder; --init, --freeze-encoders and "
+                "--encoder-lr-scale have no encoder to act on");
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
     throw Error("finetune: --modalities must be petct, pet or ct");
   if (!(intensity_scale >= 0 && intensity_scale < 1)) throw Error("finetune: --intensity-scale must lie in [0, 1)");

@@ -144,12 +144,17 @@ TEST(StagingNet, PoolingChoices) {
   torch::manual_seed(4);
   const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
   // Every pooling the CLI and the fine-tuning config accept builds and trains.
-  EXPECT_EQ(staging_pools_text(), "mean, max, mean-max, cls or regions");
+  EXPECT_EQ(staging_pools_text(), "mean, max, mean-max, cls, regions or input");
   for (const std::string& pool : staging_pools()) {
     StagingNet net(tiny(), 16, 2, 0.0, pool);
     const auto logits = net->forward(ct, pet);
     EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 2})) << pool;
     logits.sum().backward();
+    EXPECT_TRUE(net->mlp->parameters()[0].grad().defined()) << pool;
+    if (pool == "input") {  // no encoder at all: nothing for --init or --freeze-encoders to act on
+      EXPECT_FALSE(net->pet_encoder || net->ct_encoder);
+      continue;
+    }
     EXPECT_TRUE(net->pet_encoder->parameters()[0].grad().defined()) << pool;  // gradients reach the encoders
   }
   // max pooling: the MLP sees the element-wise maximum of the output tokens (no CLS).
@@ -199,6 +204,40 @@ TEST(StagingNet, RegionPoolingKeepsWhereTheTokensAre) {
   const auto fh = regions(pet_only->pet_encoder->forward(head).latent), ff = regions(pet_only->pet_encoder->forward(feet).latent);
   EXPECT_GT((fh - ff).abs().max().item<double>(), 1e-3);
   EXPECT_FALSE(torch::allclose(pet_only->forward(torch::Tensor(), head), pet_only->forward(torch::Tensor(), feet)));
+}
+
+// input: no encoder; the MLP reads the maximum of each input volume within 2 (LR) x 8 (SI)
+// regions, written out here with plain loops ([PET | CT], LR slowest). The test volumes' 32 x 48
+// LR x SI divide evenly: regions of 16 x 6 voxels, all of AP.
+TEST(StagingNet, InputPoolingReadsRegionMaximaOfTheImages) {
+  torch::manual_seed(6);
+  const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
+  StagingNet net(tiny(), 16, 2, 0.0, "input");
+  EXPECT_EQ(net->parameters().size(), 6u);  // LayerNorm (2) and two Linear layers (2 + 2): no encoder
+  torch::NoGradGuard ng;
+  const int64_t LR = StagingNetImpl::kRegionsLR, SI = StagingNetImpl::kInputRegionsSI;
+  auto maxima = [&](const torch::Tensor& x) {  // (B, 1, H, W, D) -> (B, LR * SI)
+    auto out = torch::empty({x.size(0), LR * SI});
+    for (int64_t b = 0; b < x.size(0); ++b)
+      for (int64_t i = 0; i < LR; ++i)
+        for (int64_t j = 0; j < SI; ++j)
+          out[b][i * SI + j] = x[b][0].narrow(1, i * 16, 16).narrow(2, j * 6, 6).max();
+    return out;
+  };
+  const auto expected = net->mlp->forward(torch::cat({maxima(pet), maxima(ct)}, 1));
+  EXPECT_TRUE(torch::allclose(expected, net->forward(ct, pet), 1e-5, 1e-6));
+  // One hot voxel moved from the head end to the feet end changes the prediction; PET alone works.
+  StagingNet pet_only(tiny(), 16, 2, 0.0, "input", "pet");
+  auto head = torch::zeros({1, 1, 16, 32, 48}), feet = torch::zeros({1, 1, 16, 32, 48});
+  head[0][0][8][10][2] = 5;
+  feet[0][0][8][10][45] = 5;
+  EXPECT_FALSE(torch::allclose(pet_only->forward(torch::Tensor(), head), pet_only->forward(torch::Tensor(), feet)));
+  // Gradient check of the whole network in double (the maxima route the gradient to one voxel each).
+  StagingNet d(tiny(), 16, 2, 0.0, "input");
+  d->to(torch::kDouble);
+  const auto pd = torch::rand({2, 1, 16, 32, 48}, torch::kDouble), cd = torch::randn({2, 1, 16, 32, 48}, torch::kDouble);
+  torch::AutoGradMode on(true);
+  gradient_check(*d, [&] { return d->forward(cd, pd).square().sum(); });
 }
 
 // UpBlock and UpProject compute the 2x transposed convolution as a matrix product; the result

@@ -51,6 +51,13 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   const json& maj = r["settings"]["stage/floor_majority"]["metrics"];
   const double ms = maj["macro_sensitivity"]["value"].get<double>();  // one class always: 1/2 with both present
   EXPECT_TRUE(ms == 0.5 || ms == 1.0 || ms == 0.0) << ms;
+  // The learned staging floor: the MLP without an encoder, one run per seed, on the same test cases.
+  ASSERT_EQ(r["floors"]["stage"], json::array({"stage/floor_majority", "stage/noencoder_100pct"}));
+  {
+    const fs::path ne = tmp / "exp" / "finetune" / "stage" / "noencoder_100pct" / "seed1";
+    EXPECT_EQ(json::parse(read_file(ne / "config.json"))["head"]["pool"], "input");
+    EXPECT_EQ(r["settings"]["stage/noencoder_100pct"]["metrics"]["accuracy"]["per_seed"].size(), 2u);
+  }
   // Paired comparisons: Table 2, Table 3 and the floors, each with an interval and a verdict.
   std::set<std::string> what;
   for (const json& c : r["comparisons"]) {
@@ -62,7 +69,8 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
                         "staging: FratMAE - MAE (20%)", "staging: coronal stacks (100%) - majority class",
                         "staging: FratMAE at 20% - majority class", "staging probe: FratMAE frozen encoders - majority class",
                         "segmentation: full-label baseline - floor 41% of SUVmax per hot region",
-                        "staging probe: FratMAE - random frozen encoders",
+                        "staging probe: FratMAE - random frozen encoders", "staging: coronal stacks (100%) - no encoder",
+                        "staging: no encoder (100%) - majority class",
                         "segmentation: baseline - random frozen encoders (20%)"})
     EXPECT_TRUE(what.count(w)) << w;
   ASSERT_EQ(r["probe"].size(), 2u);
@@ -82,6 +90,7 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   const std::string md = read_file(tmp / "exp" / "report.md");
   for (const char* s : {"## Findings", "## Table 2", "| 20% | (3) MAE + ContextAlign |", "## Reference floors",
                         "| SUV >= 2.5 in the body |", "| majority class of the training split |",
+                        "| no encoder: MLP on the input's regional maxima, 100% |",
                         "## Frozen-encoder probe", "## Every paired comparison", "detected 0-0.5 mL",
                         "## Segmentation control: does segmentation use its encoders?", "| frozen at random |",
                         "Trained minus frozen: Dice",

@@ -278,6 +278,25 @@ TEST(Finetune, StagingFromAPretrainingRunStartsFromItsEncoders) {
   EXPECT_THROW(train::finetune(fc, false), FileError);
 }
 
+// --pool input: the baseline without an encoder trains, evaluates and loads back like any staging
+// run; options that act on encoders are refused with it.
+TEST(Finetune, StagingWithoutAnEncoderIsARunLikeAnyOther) {
+  test::TempDir tmp;
+  auto fc = tiny_finetune("stage", tmp / "input", 3);
+  fc.pool = "input";
+  const auto r = train::finetune(fc, false);
+  EXPECT_EQ(r.steps_done, 3);
+  const json m = json::parse(read_file(tmp / "input" / "test" / "metrics.json"));
+  EXPECT_TRUE(m["summary"].contains("macro_sensitivity"));
+  auto dm = train::load_finetuned(tmp / "input");
+  EXPECT_FALSE(dm.stage->pet_encoder || dm.stage->ct_encoder);
+  EXPECT_EQ(json::parse(read_file(tmp / "input" / "config.json"))["head"]["pool"], "input");
+  fc.out = (tmp / "frozen").string();
+  fc.freeze_encoders = true;
+  EXPECT_THROW(train::finetune(fc, false), Error);
+  EXPECT_FALSE(fs::exists(tmp / "frozen"));
+}
+
 TEST(Finetune, AxialStacksChangeTheInputShape) {
   test::TempDir tmp;
   auto fc = tiny_finetune("seg", tmp / "axial", 1);
