@@ -20,7 +20,9 @@
 # stageceiling (a ceiling for staging: the same cases with their PET replaced by the true lesion
 # masks at SUV 10, nothing else hot; the CT unchanged, so the diaphragm is still visible),
 # stagepool (staging pooled within regions of the body, `--pool regions`, against max and
-# mean-max: on the ceiling's cases, then on the images, then on a cohort of 400 cases).
+# mean-max: on the ceiling's cases, then on the images, then on a cohort of 400 cases),
+# stageseg (staging from a segmentation model's predicted lesions, from the true ones and from the
+# images, with the no-encoder head `--pool input` and with the encoders).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
