@@ -21,6 +21,7 @@
 #include "infer/cache_eval.h"
 #include "train/experiment_report.h"
 #include "train/finetuner.h"
+#include "train/lesion_map.h"
 #include "train/pretrainer.h"
 #include "train/run_util.h"
 #include "viz/mip.h"
@@ -68,6 +69,7 @@ struct Plan {
   int64_t seeds = 1;          // fine-tuning seeds per setting
   std::vector<double> more_fractions;  // beyond 20%, for baseline and FratMAE (Table 3)
   bool probe_runs = false;    // frozen-encoder staging probe (pre-trained vs random encoders)
+  bool stage_from_seg = false;  // staging from the full-label segmentation model's lesion map
   int64_t bootstrap = 1000;   // samples of the CIs
 };
 
@@ -81,7 +83,7 @@ Plan plan_for(const std::string& preset) {
     p.stage = {2, 1, 2, 1e-3, 0.25, 0};
     p.probe = p.stage;
     p.feature_size = 4, p.lesion_prob = 0.67, p.overlap = 0.0;
-    p.val_fraction = 0.1, p.seeds = 2, p.probe_runs = true, p.bootstrap = 100;
+    p.val_fraction = 0.1, p.seeds = 2, p.probe_runs = true, p.bootstrap = 100, p.stage_from_seg = true;
   } else if (preset == "demo") {  // tiny model, small phantoms: about a quarter of an hour on two CPU cores
     p.phantom = "small";
     p.pre_cases = 48, p.seg_cases = 40, p.stage_cases = 80;
@@ -102,7 +104,7 @@ Plan plan_for(const std::string& preset) {
     p.stage = {800, 1, 8, 1e-3, 0.3, 400};
     p.probe = p.stage;
     p.feature_size = 8, p.lesion_prob = 0.33, p.overlap = 0.0;
-    p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true;
+    p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true, p.stage_from_seg = true;
   } else {
     // The paper's schedule (§2.4): 30 epochs of pre-training at batch 24, 200 epochs of
     // segmentation at batch 16, 500 epochs of staging at batch 2.
@@ -116,7 +118,7 @@ Plan plan_for(const std::string& preset) {
     p.stage = {0, 500, 2, 0, 0.3, 0};
     p.probe = p.stage;
     p.feature_size = 16, p.lesion_prob = 0.5, p.overlap = 0.5;
-    p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true;
+    p.val_fraction = 0.1, p.seeds = 3, p.probe_runs = true, p.stage_from_seg = true;
     p.more_fractions = {0.4, 1.0};
   }
   return p;
@@ -136,8 +138,10 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// `lesions_of`: a segmentation run whose predicted lesions replace every case's PET (lesion_map.h).
 void build_phantom_cache(const fs::path& dir, const std::string& phantom, const std::string& cohort, int64_t cases,
-                         uint64_t seed, const std::array<int64_t, 3>& wb, bool native, const std::string& device) {
+                         uint64_t seed, const std::array<int64_t, 3>& wb, bool native, const std::string& device,
+                         const fs::path& lesions_of = {}, bool bf16 = true) {
   phantom::PhantomConfig pc;
   pc.device = device;  // full-size phantoms are generated much faster on a GPU
   pc.preset = phantom;
@@ -149,7 +153,12 @@ void build_phantom_cache(const fs::path& dir, const std::string& phantom, const 
   s.native = native;
   data::CacheWriter w(dir, s);
   data::BuildOptions bo;
-  const data::BuildReport r = data::build_cache(w, data::phantom_jobs(pc), bo);
+  auto jobs = data::phantom_jobs(pc);
+  if (!lesions_of.empty()) {
+    jobs = lesion_map_jobs(std::move(jobs), lesions_of, device, bf16);
+    bo.workers = 1;  // one model, used by one case at a time
+  }
+  const data::BuildReport r = data::build_cache(w, jobs, bo);
   if (r.failed) throw Error("experiment: " + std::to_string(r.failed) + " phantom case(s) failed in " + dir.string());
   w.commit();
 }
@@ -159,8 +168,8 @@ std::string fraction_name(double f) { return std::to_string(static_cast<int>(std
 // A fine-tuning setting's folder name: init (or baseline, or noencoder for staging's `--pool
 // input`), training fraction, stack, frozen.
 std::string setting_name(const std::string& init, double fraction, const std::string& stack, bool frozen,
-                         const std::string& pool = "") {
-  const std::string what = pool == "input" ? "noencoder" : init.empty() ? "baseline" : init;
+                         const std::string& pool = "", const std::string& cache = "") {
+  const std::string what = cache == "stage_lesions" ? "seglesions" : pool == "input" ? "noencoder" : init.empty() ? "baseline" : init;
   return (frozen ? std::string("probe_") : std::string()) + what + "_" + fraction_name(fraction) +
          (stack == "axial" ? "_axial" : "");
 }
@@ -303,7 +312,8 @@ json run_experiment(const ExperimentConfig& cfg) {
   spdlog::info("experiment {}: [1/4] phantom cohorts and caches in {}", cfg.preset, (out / "caches").string());
   build_phantom_cache(out / "caches" / "pretrain", plan.phantom, "autopet", plan.pre_cases, cfg.seed + 101, plan.wb, false, cfg.device);
   build_phantom_cache(out / "caches" / "seg", plan.phantom, "autopet", plan.seg_cases, cfg.seed + 202, plan.wb, true, cfg.device);
-  build_phantom_cache(out / "caches" / "stage", plan.phantom, "hodgkin", plan.stage_cases, cfg.seed + 303, plan.wb, false, cfg.device);
+  build_phantom_cache(out / "caches" / "stage", plan.phantom, "hodgkin", plan.stage_cases, cfg.seed + 303, plan.wb, false,
+                      cfg.device);
   seconds["caches"] = seconds_since(t);
 
   // 2. Pre-training of the four variants.
@@ -342,16 +352,17 @@ json run_experiment(const ExperimentConfig& cfg) {
     std::string task, init, stack, label;
     double fraction;
     bool frozen;
-    fs::path dir;      // the setting's folder; seed k's run in dir / "seed<k>"
-    std::string pool;  // staging pooling when not the plan's
+    fs::path dir;       // the setting's folder; seed k's run in dir / "seed<k>"
+    std::string pool;   // staging pooling when not the plan's
+    std::string cache;  // the cache in out/caches when not the task's
   };
   std::vector<Setting> settings;
   auto add = [&](const std::string& task, const std::string& init, double fraction, const std::string& stack,
-                 bool frozen, const std::string& label, const std::string& pool = "") {
-    const fs::path dir = out / "finetune" / task / setting_name(init, fraction, stack, frozen, pool);
+                 bool frozen, const std::string& label, const std::string& pool = "", const std::string& cache = "") {
+    const fs::path dir = out / "finetune" / task / setting_name(init, fraction, stack, frozen, pool, cache);
     for (const Setting& s : settings)
       if (s.dir == dir) return;
-    settings.push_back({task, init, stack, label, fraction, frozen, dir, pool});
+    settings.push_back({task, init, stack, label, fraction, frozen, dir, pool, cache});
   };
   for (const char* task : {"seg", "stage"}) {
     for (const auto& [method, label] : table3_settings()) add(task, method, 0.2, "coronal", false, label + " at 20%");
@@ -365,6 +376,16 @@ json run_experiment(const ExperimentConfig& cfg) {
   // A learned floor for staging: the MLP on the PET's and CT's maxima within 2 x 8 regions of the
   // coronal stack, no encoder (model/unetr.h): what the encoders must beat to have seen anything.
   add("stage", "", 1.0, "coronal", false, "no encoder: MLP on the input's regional maxima, 100%", "input");
+  // Staging from the segmentation: the full-label segmentation model (seed 0) segments every
+  // staging case, its lesions become the PET (lesion_map.h), and the no-encoder MLP stages that
+  // map, with coronal and with axial stacks. Made after that model exists (seed 0's segmentation
+  // settings run before its staging ones).
+  if (plan.stage_from_seg) {
+    add("stage", "", 1.0, "coronal", false, "from the segmentation's lesion map (no encoder), coronal, 100%", "input",
+        "stage_lesions");
+    add("stage", "", 1.0, "axial", false, "from the segmentation's lesion map (no encoder), axial, 100%", "input",
+        "stage_lesions");
+  }
   if (plan.probe_runs) {
     add("stage", "", 1.0, "coronal", true, "random encoders (frozen)");
     add("stage", "fratmae", 1.0, "coronal", true, "FratMAE encoders (frozen)");
@@ -383,9 +404,15 @@ json run_experiment(const ExperimentConfig& cfg) {
       const fs::path dir = run_dir(s, k);
       if (fs::exists(dir / "test" / "metrics.json")) continue;
       const TaskPlan& tp = s.task == "seg" ? plan.seg : s.frozen ? plan.probe : plan.stage;
+      if (s.cache == "stage_lesions") {  // once, incremental like every cache
+        const fs::path seg_model = out / "finetune" / "seg" / setting_name("", 1.0, "coronal", false) / "seed0";
+        spdlog::info("experiment {}: the staging cohort's lesion map by {}", cfg.preset, seg_model.string());
+        build_phantom_cache(out / "caches" / "stage_lesions", plan.phantom, "hodgkin", plan.stage_cases, cfg.seed + 303,
+                            plan.wb, false, cfg.device, seg_model, cfg.bf16);
+      }
       FinetuneConfig fc;
       fc.task = s.task;
-      fc.cache = (out / "caches" / (s.task == "seg" ? "seg" : "stage")).string();
+      fc.cache = (out / "caches" / (!s.cache.empty() ? s.cache : s.task == "seg" ? "seg" : "stage")).string();
       fc.out = dir.string();
       fc.init = s.init.empty() ? "" : (out / "pretrain" / s.init).string();
       fc.preset = plan.model;
@@ -482,6 +509,19 @@ json run_experiment(const ExperimentConfig& cfg) {
   comparisons.push_back({"staging: coronal stacks (100%) - no encoder", key("stage", "", 1.0, "coronal"), no_encoder,
                          "the encoders stage better than an MLP on the input's regional maxima (coronal, 100%)"});
   comparisons.push_back({"staging: no encoder (100%) - majority class", no_encoder, "stage/floor_majority", ""});
+  json from_seg = json::array();
+  if (plan.stage_from_seg) {
+    const std::string lc = "stage/" + setting_name("", 1.0, "coronal", false, "input", "stage_lesions"),
+                      la = "stage/" + setting_name("", 1.0, "axial", false, "input", "stage_lesions");
+    from_seg = {lc, la};
+    comparisons.push_back({"staging from the segmentation's lesions (100%) - majority class", lc, "stage/floor_majority",
+                           "staging from the segmentation's lesion map beats the majority class"});
+    comparisons.push_back({"staging from the segmentation's lesions: coronal - axial stacks", lc, la,
+                           "Table 2, staging from the segmentation's lesion map: coronal stacks beat axial stacks"});
+    comparisons.push_back({"staging: from the segmentation's lesions - coronal stacks (100%)", lc,
+                           key("stage", "", 1.0, "coronal"),
+                           "the segmentation's lesion map stages better than the encoders' features"});
+  }
   // The A of every staging claim against the floor, so that the report can tell a claim shown
   // between models at chance from the paper's effect (floor_caveat).
   comparisons.push_back({"staging: FratMAE at 20% - majority class", key("stage", "fratmae", 0.2, "coronal"),
@@ -586,6 +626,7 @@ json run_experiment(const ExperimentConfig& cfg) {
       {"table3", table3},
       {"floors", floor_keys},
       {"probe", probe_keys},
+      {"stage_from_seg", from_seg},
       {"seg_control", seg_control},
       {"seconds", seconds},
       {"provenance", provenance()},

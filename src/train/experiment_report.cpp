@@ -368,6 +368,19 @@ std::string experiment_markdown(const json& r) {
     }
   }
 
+  if (r.contains("stage_from_seg") && !r["stage_from_seg"].empty()) {
+    md += "\n## Staging from the segmentation's lesions\n\n";
+    md += "The full-label segmentation model (seed 0) segments every staging case; its lesions replace the PET (SUV 10 "
+          "inside, 0.1 elsewhere) and the MLP without an encoder stages that map from its regional maxima "
+          "(train/lesion_map.h). Same test cases as every staging row.\n\n";
+    md += "| stack | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
+    for (const json& k : r["stage_from_seg"]) {
+      const json& s = metrics_of(r, k);
+      md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
+            cell(s, "macro_sensitivity") + " | " + cell(s, "accuracy") + " |\n";
+    }
+  }
+
   md += "\n## Segmentation in detail\n\n";
   md += "Per test case: voxel sensitivity and precision (cases with lesions), false-positive volume and predicted "
         "lesions (all cases; the truth has " +

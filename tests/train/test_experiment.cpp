@@ -58,6 +58,18 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
     EXPECT_EQ(json::parse(read_file(ne / "config.json"))["head"]["pool"], "input");
     EXPECT_EQ(r["settings"]["stage/noencoder_100pct"]["metrics"]["accuracy"]["per_seed"].size(), 2u);
   }
+  // Staging from the segmentation's lesions: a cache of lesion maps of the staging cohort, made by
+  // the full-label segmentation model, staged with coronal and axial stacks on the same test cases.
+  ASSERT_EQ(r["stage_from_seg"], json::array({"stage/seglesions_100pct", "stage/seglesions_100pct_axial"}));
+  {
+    const json ci = json::parse(read_file(tmp / "exp" / "caches" / "stage_lesions" / "index.json"));
+    const json si = json::parse(read_file(tmp / "exp" / "caches" / "stage" / "index.json"));
+    EXPECT_EQ(ci["cases"].size(), si["cases"].size());
+    const json lc = json::parse(read_file(tmp / "exp" / "finetune" / "stage" / "seglesions_100pct" / "seed0" / "config.json"));
+    EXPECT_EQ(lc["head"]["pool"], "input");
+    EXPECT_EQ(lc["split"], json::parse(read_file(tmp / "exp" / "finetune" / "stage" / "baseline_100pct" / "seed0" /
+                                                 "config.json"))["split"]);
+  }
   // Paired comparisons: Table 2, Table 3 and the floors, each with an interval and a verdict.
   std::set<std::string> what;
   for (const json& c : r["comparisons"]) {
@@ -71,6 +83,8 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
                         "segmentation: full-label baseline - floor 41% of SUVmax per hot region",
                         "staging probe: FratMAE - random frozen encoders", "staging: coronal stacks (100%) - no encoder",
                         "staging: no encoder (100%) - majority class",
+                        "staging from the segmentation's lesions (100%) - majority class",
+                        "staging from the segmentation's lesions: coronal - axial stacks",
                         "segmentation: baseline - random frozen encoders (20%)"})
     EXPECT_TRUE(what.count(w)) << w;
   ASSERT_EQ(r["probe"].size(), 2u);
@@ -91,6 +105,7 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
   for (const char* s : {"## Findings", "## Table 2", "| 20% | (3) MAE + ContextAlign |", "## Reference floors",
                         "| SUV >= 2.5 in the body |", "| majority class of the training split |",
                         "| no encoder: MLP on the input's regional maxima, 100% |",
+                        "## Staging from the segmentation's lesions",
                         "## Frozen-encoder probe", "## Every paired comparison", "detected 0-0.5 mL",
                         "## Segmentation control: does segmentation use its encoders?", "| frozen at random |",
                         "Trained minus frozen: Dice",
