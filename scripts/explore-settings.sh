@@ -22,7 +22,8 @@
 # stagepool (staging pooled within regions of the body, `--pool regions`, against max and
 # mean-max: on the ceiling's cases, then on the images, then on a cohort of 400 cases),
 # stageseg (staging from a segmentation model's predicted lesions, from the true ones and from the
-# images, with the no-encoder head `--pool input` and with the encoders).
+# images, with the no-encoder head `--pool input` and with the encoders), stageseg_cpu (the same
+# with the `cpu` study's full-label segmentation model).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -391,6 +392,22 @@ group_stagepool() {
   for lr in 1e-4 3e-4; do STAGE_LR=$lr stage "s400ceil_mean_lr${lr}_s0" stage400ceil --steps 800 --val-every 200 --seed 0; done
 }
 
+# predicted_lesion_cache MODEL OVERLAP NAME: the 400-case staging cohort with every PET replaced by
+# MODEL's predicted lesions (`fratmae predict` at OVERLAP), preprocessed into the cache NAME.
+predicted_lesion_cache() {
+  local model=$1 ov=$2 name=$3
+  [ -d "$name" ] && return
+  local t=$(date +%s)
+  for c in stage400_raw/*/; do
+    local id=$(basename "$c")
+    [ -f "${name}_masks/$id/SEG.nii.gz" ] ||
+      $F -q predict --model "$model" --ct "$c/CTres.nii.gz" --pet "$c/SUV.nii.gz" --out "${name}_masks/$id" --overlap "$ov"
+  done
+  echo "$name: 400 cases predicted by $model in $(( $(date +%s) - t )) s" | tee -a $res
+  lesions_as_pet stage400_raw "${name}_raw" "${name}_masks"
+  $F -q preprocess -d "${name}_raw" -o "$name" --size 32 64 96 --no-native
+}
+
 # Staging from where a segmentation model finds lesions: the `long` group's 3,000-step model
 # (trained on the segmentation cohort, seed 9001) predicts every case of the 400-case staging
 # cohort (`fratmae predict`, overlap 0.25); its masks replace the PET as in lesions_as_pet. The
@@ -402,24 +419,22 @@ group_stageseg() {
                           $F -q preprocess -d stage400_raw -o stage400_64 --size 32 64 96 --no-native; }
   [ -d stage400ceil ] || { lesions_as_pet stage400_raw stage400_ceil_raw &&
                            $F -q preprocess -d stage400_ceil_raw -o stage400ceil --size 32 64 96 --no-native; }
-  if [ ! -d stage400pred ]; then
-    local t=$(date +%s)
-    for c in stage400_raw/*/; do
-      local id=$(basename "$c")
-      [ -f "stage400_predmasks/$id/SEG.nii.gz" ] ||
-        $F -q predict --model runs/w8_lr5_lp33_3000 --ct "$c/CTres.nii.gz" --pet "$c/SUV.nii.gz" \
-           --out "stage400_predmasks/$id" --overlap 0.25
-    done
-    echo "stageseg: 400 cases predicted in $(( $(date +%s) - t )) s" | tee -a $res
-    lesions_as_pet stage400_raw stage400_pred_raw stage400_predmasks
-    $F -q preprocess -d stage400_pred_raw -o stage400pred --size 32 64 96 --no-native
-  fi
+  predicted_lesion_cache runs/w8_lr5_lp33_3000 0.25 stage400pred
   for c in stage400ceil stage400pred stage400_64; do
     for seed in 0 1 2; do stage "${c}_input_s$seed" $c --steps 800 --val-every 200 --pool input --seed $seed; done
     stage "${c}_input_axial_s0" $c --steps 800 --val-every 200 --pool input --stack axial --seed 0
   done
   stage stage400pred_mean_s0 stage400pred --steps 800 --val-every 200 --seed 0
   stage stage400pred_regions_s0 stage400pred --steps 800 --val-every 200 --pool regions --seed 0
+}
+
+# The same with the `cpu` study's full-label segmentation model (seed 0; run `fratmae experiment
+# --preset cpu --out out/cpu` first) at the study's overlap 0: is that model's lesion map as good
+# for staging as the 3,000-step one's? (validation cases of the exploration cohort only)
+group_stageseg_cpu() {
+  predicted_lesion_cache "$(realpath "$here/../out/cpu/finetune/seg/baseline_100pct/seed0")" 0 stage400cpupred
+  for seed in 0 1 2; do stage "stage400cpupred_input_s$seed" stage400cpupred --steps 800 --val-every 200 --pool input --seed $seed; done
+  stage stage400cpupred_input_axial_s0 stage400cpupred --steps 800 --val-every 200 --pool input --stack axial --seed 0
 }
 
 cohort_seg

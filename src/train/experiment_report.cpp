@@ -370,9 +370,15 @@ std::string experiment_markdown(const json& r) {
 
   if (r.contains("stage_from_seg") && !r["stage_from_seg"].empty()) {
     md += "\n## Staging from the segmentation's lesions\n\n";
-    md += "The full-label segmentation model (seed 0) segments every staging case; its lesions replace the PET (SUV 10 "
-          "inside, 0.1 elsewhere) and the MLP without an encoder stages that map from its regional maxima "
-          "(train/lesion_map.h). Same test cases as every staging row.\n\n";
+    const json d = r.value("lesion_detector", json());
+    const std::string who =
+        d.is_object() ? "The lesion detector (`" + d["run"].get<std::string>() + "`: the full-label segmentation setting, " +
+                            std::to_string(d["steps"].get<int64_t>()) + " steps; test Dice " +
+                            fmt(d["dice"]["value"].get<double>(), 3) + ")"
+                      : std::string("The full-label segmentation model");
+    md += who + " segments every staging case; its lesions replace the PET (SUV 10 inside, 0.1 elsewhere) and the MLP "
+          "without an encoder stages that map from its regional maxima (train/lesion_map.h). Same test cases as every "
+          "staging row.\n\n";
     md += "| stack | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
     for (const json& k : r["stage_from_seg"]) {
       const json& s = metrics_of(r, k);

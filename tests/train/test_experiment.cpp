@@ -67,6 +67,10 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
     EXPECT_EQ(ci["cases"].size(), si["cases"].size());
     const json lc = json::parse(read_file(tmp / "exp" / "finetune" / "stage" / "seglesions_100pct" / "seed0" / "config.json"));
     EXPECT_EQ(lc["head"]["pool"], "input");
+    // The smoke preset's lesion detector is a run of its own (3 steps), named in the report.
+    EXPECT_EQ(r["lesion_detector"]["run"], "finetune/lesion_detector");
+    EXPECT_EQ(r["lesion_detector"]["steps"], 3);
+    EXPECT_EQ(json::parse(read_file(tmp / "exp" / "finetune" / "lesion_detector" / "config.json"))["train"]["steps"], 3);
     EXPECT_EQ(lc["split"], json::parse(read_file(tmp / "exp" / "finetune" / "stage" / "baseline_100pct" / "seed0" /
                                                  "config.json"))["split"]);
   }
