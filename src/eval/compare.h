@@ -50,7 +50,8 @@ SettingSummary summarize_setting(int64_t cases, const SeededStatistic& s, const 
 Interval paired_difference(int64_t cases, const SeededStatistic& a, const SeededStatistic& b,
                            const BootstrapOptions& opt = {});
 
-/// "above 0", "below 0" or "includes 0": where the interval lies.
+/// "above 0", "below 0" or "includes 0": where the interval lies (a bound within floating-point
+/// rounding of 0, 1e-12 of the interval's scale, counts as 0).
 std::string verdict(const Interval& difference);
 
 }  // namespace fratmae::eval

@@ -132,6 +132,15 @@ TEST(Compare, PairedDifferenceCancelsWhatTheCasesShare) {
   std::vector<double> c = b;
   for (size_t i = 0; i < c.size(); ++i) c[i] += (i % 2 ? 0.05 : -0.05);
   EXPECT_EQ(eval::verdict(eval::paired_difference(40, eval::mean_over_cases({c}), sb, bo)), "includes 0");
+  // A bound that is 0 up to rounding (a resample with equal means, summed in another order) is 0.
+  eval::Interval r;
+  r.value = 0.094, r.lo = 5.4123372450477644e-17, r.hi = 0.194;
+  EXPECT_EQ(eval::verdict(r), "includes 0");
+  r.lo = -0.2, r.hi = -5e-17;
+  EXPECT_EQ(eval::verdict(r), "includes 0");
+  r.lo = 1e-6;  // a real, if small, lower bound
+  r.hi = 0.2;
+  EXPECT_EQ(eval::verdict(r), "above 0");
 }
 
 TEST(Compare, ClassificationOverSeedsAndCases) {
