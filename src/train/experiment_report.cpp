@@ -374,7 +374,9 @@ std::string experiment_markdown(const json& r) {
     const std::string who =
         d.is_object() ? "The lesion detector (`" + d["run"].get<std::string>() + "`: the full-label segmentation setting, " +
                             std::to_string(d["steps"].get<int64_t>()) + " steps; test Dice " +
-                            fmt(d["dice"]["value"].get<double>(), 3) + ")"
+                            (d["dice"].value("value", json()).is_number() ? fmt(d["dice"]["value"].get<double>(), 3)
+                                                                         : std::string("n/a")) +
+                            ")"
                       : std::string("The full-label segmentation model");
     md += who + " segments every staging case; its lesions replace the PET (SUV 10 inside, 0.1 elsewhere) and the MLP "
           "without an encoder stages that map from its regional maxima (train/lesion_map.h). Same test cases as every "
