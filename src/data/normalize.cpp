@@ -59,4 +59,8 @@ at::Tensor quantize_int16(const at::Tensor& x) {
 
 at::Tensor dequantize_int16(const at::Tensor& q) { return q.to(at::kFloat) * (1.0 / kInt16Scale); }  // as the loaders do
 
+at::Tensor as_stored(const at::Tensor& x) { return dequantize_int16(quantize_int16(x)); }
+
+double body_level(const NormalizeConfig& cfg) { return normalize_ct(at::full({1}, -500.0), cfg).item<double>(); }
+
 }  // namespace fratmae::data

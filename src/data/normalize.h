@@ -43,5 +43,11 @@ at::Tensor denormalize_pet(const at::Tensor& x, const NormalizeConfig& cfg);
 /// Float in [-1, 1] -> int16 storage code; and back to float32.
 at::Tensor quantize_int16(const at::Tensor& x);
 at::Tensor dequantize_int16(const at::Tensor& q);
+/// `x` (normalised) as the cache stores it and the loaders read it back: through the int16 code.
+at::Tensor as_stored(const at::Tensor& x);
+
+/// -500 HU normalised: the level above which sliding windows count a CT voxel as body
+/// (infer/sliding_window.h, body_only).
+double body_level(const NormalizeConfig& cfg);
 
 }  // namespace fratmae::data

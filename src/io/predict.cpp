@@ -276,8 +276,8 @@ json predict_study(const PredictConfig& cfg, train::DownstreamModel& dm) {
   // Without a CT (a PET-only model) the network's CT input is air; it does not read it.
   const at::Tensor ct_hu = ct_c ? ct_c->data : at::full_like(suv_c.data, -1024.0);
   const auto spacing = canonical_spacing(suv_c.geom);
-  const at::Tensor pet_n = data::dequantize_int16(data::quantize_int16(data::normalize_pet(suv_c.data, norm)));
-  const at::Tensor ct_n = data::dequantize_int16(data::quantize_int16(data::normalize_ct(ct_hu, norm)));
+  const at::Tensor pet_n = data::as_stored(data::normalize_pet(suv_c.data, norm));
+  const at::Tensor ct_n = data::as_stored(data::normalize_ct(ct_hu, norm));
   const torch::Device device(cfg.device);
 
   json record = {{"provenance", provenance()},
@@ -298,16 +298,15 @@ json predict_study(const PredictConfig& cfg, train::DownstreamModel& dm) {
       }
     // The run's own evaluation settings unless told otherwise (its scores describe those).
     const json& tr = rc.at("train");
-    infer::SlidingWindowConfig sw;
-    sw.overlap = cfg.overlap >= 0 ? cfg.overlap : tr.value("overlap", 0.5);
+    infer::SlidingWindowConfig sw = train::evaluation_windows(dm);
+    if (cfg.overlap >= 0) sw.overlap = cfg.overlap;
     sw.batch = cfg.batch;
     sw.flip_tta = cfg.tta;
     sw.keep_probability = cfg.probability;
-    sw.window = dm.seg->cfg.input;
-    sw.body_only = tr.value("body_only", false) && ct_c.has_value();  // the body is found on the CT
-    if (tr.value("body_only", false) && !ct_c)
+    if (sw.body_only && !ct_c) {  // the body is found on the CT
+      sw.body_only = false;
       spdlog::info("predict: no CT, so windows cover the whole PET volume (not only the body's box)");
-    sw.body_level = data::normalize_ct(at::full({1}, -500.0), norm).item<double>();
+    }
     const int64_t n = infer::count_windows(ct_n, sw);
     Progress progress("predict", n, "windows");
     const infer::SlidingWindowResult r = infer::segment_volume(dm.seg, ct_n, pet_n, sw, device, cfg.bf16, &progress);
@@ -325,8 +324,8 @@ json predict_study(const PredictConfig& cfg, train::DownstreamModel& dm) {
   } else {
     // The central whole-body stack, made as the cache makes it (normalise, resize).
     const std::array<int64_t, 3> wb = trained_on.size;
-    const at::Tensor ct_wb = data::dequantize_int16(data::quantize_int16(data::resize_image(data::normalize_ct(ct_hu, norm), wb)));
-    const at::Tensor pet_wb = data::dequantize_int16(data::quantize_int16(data::resize_pet(data::normalize_pet(suv_c.data, norm), trained_on)));
+    const at::Tensor ct_wb = data::as_stored(data::resize_image(data::normalize_ct(ct_hu, norm), wb));
+    const at::Tensor pet_wb = data::as_stored(data::resize_pet(data::normalize_pet(suv_c.data, norm), trained_on));
     data::CropConfig crop;
     crop.kind = rc.value("stack", std::string("coronal")) == "axial" ? data::CropKind::kAxial : data::CropKind::kCoronal;
     crop.slices = dm.stage->cfg.input[crop.kind == data::CropKind::kAxial ? 2 : 0];

@@ -269,7 +269,7 @@ void write_examples(const fs::path& png, const data::Cache& cache,
     infer::SlidingWindowConfig sw;
     sw.overlap = overlap;
     sw.body_only = true;
-    sw.body_level = data::normalize_ct(at::full({1}, -500.0), norm).item<double>();
+    sw.body_level = data::body_level(norm);
     const auto r = infer::segment_volume(dm.seg, ct_n, pet_n, sw, torch::Device(device), true);
     panels.push_back(viz::render_mip(suv, at::Tensor(), r.mask, sp));
     volumes["mask_" + std::to_string(labels.size())] = r.mask.to(at::kByte);

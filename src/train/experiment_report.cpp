@@ -340,6 +340,14 @@ std::string experiment_markdown(const json& r) {
       }
   }
 
+  // One table row per staging setting: its label, macro sensitivity and accuracy.
+  auto staging_rows = [&](const json& keys) {
+    std::string rows;
+    for (const json& k : keys)
+      rows += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
+              cell(metrics_of(r, k), "macro_sensitivity") + " | " + cell(metrics_of(r, k), "accuracy") + " |\n";
+    return rows;
+  };
   md += "\n## Reference floors (same test cases)\n\n";
   md += "Classic segmentations without learning (eval/reference_floors.h; SUV from the cache, clipped at its "
         "normalisation maximum) and, for staging, always the training split's majority class, and a learned floor: "
@@ -352,20 +360,12 @@ std::string experiment_markdown(const json& r) {
           cell(s, "iou") + " | " + cell(s, "fp_volume_ml", 1) + " | " + cell(s, "pred_lesions", 1) + " |\n";
   }
   md += "\n| floor | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
-  for (const json& k : r["floors"]["stage"]) {
-    const json& s = metrics_of(r, k);
-    md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
-          cell(s, "macro_sensitivity") + " | " + cell(s, "accuracy") + " |\n";
-  }
+  md += staging_rows(r["floors"]["stage"]);
 
   if (r.contains("probe") && !r["probe"].empty()) {
     md += "\n## Frozen-encoder probe (staging, encoders frozen, only the MLP trained)\n\n";
     md += "| encoders | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
-    for (const json& k : r["probe"]) {
-      const json& s = metrics_of(r, k);
-      md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
-            cell(s, "macro_sensitivity") + " | " + cell(s, "accuracy") + " |\n";
-    }
+    md += staging_rows(r["probe"]);
   }
 
   if (r.contains("stage_from_seg") && !r["stage_from_seg"].empty()) {
@@ -382,11 +382,7 @@ std::string experiment_markdown(const json& r) {
           "without an encoder stages that map from its regional maxima (train/lesion_map.h). Same test cases as every "
           "staging row.\n\n";
     md += "| stack | sens. (95% CI) | acc. (95% CI) |\n|---|---|---|\n";
-    for (const json& k : r["stage_from_seg"]) {
-      const json& s = metrics_of(r, k);
-      md += "| " + r["settings"][k.get<std::string>()]["label"].get<std::string>() + " | " +
-            cell(s, "macro_sensitivity") + " | " + cell(s, "accuracy") + " |\n";
-    }
+    md += staging_rows(r["stage_from_seg"]);
   }
 
   md += "\n## Segmentation in detail\n\n";

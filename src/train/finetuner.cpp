@@ -115,6 +115,18 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   return d;
 }
 
+infer::SlidingWindowConfig evaluation_windows(const DownstreamModel& seg) {
+  if (!seg.seg) throw Error("sliding windows need a segmentation run, not a staging one");
+  const json& rc = seg.run_config;
+  const json& tr = rc.at("train");
+  infer::SlidingWindowConfig sw;
+  sw.window = seg.seg->cfg.input;
+  sw.overlap = tr.value("overlap", 0.5);
+  sw.body_only = tr.value("body_only", false);
+  sw.body_level = data::body_level(data::CacheSettings::from_json(rc.at("cache").at("settings")).normalize);
+  return sw;
+}
+
 FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   given.validate();
   const fs::path run(given.out);
@@ -293,7 +305,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   sw.batch = cfg.window_batch;
   sw.flip_tta = cfg.tta;
   sw.body_only = cfg.body_only;
-  sw.body_level = data::normalize_ct(at::full({1}, -500.0), cache->settings().normalize).item<double>();
+  sw.body_level = data::body_level(cache->settings().normalize);
   data::LoaderConfig eval_lc = data::LoaderConfig::staging(false, cfg.batch, cfg.seed);
   eval_lc.crop = lc.crop;
   eval_lc.crop.central = true;

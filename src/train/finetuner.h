@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "infer/sliding_window.h"
 #include "model/unetr.h"
 #include "train/finetune_config.h"
 
@@ -46,6 +47,10 @@ DownstreamModel make_downstream(const std::string& task, const model::ModelConfi
 
 /// The newest checkpoint of a fine-tuning run on `device`, in eval mode. Throws FileError.
 DownstreamModel load_finetuned(const std::filesystem::path& run, const std::string& device = "cpu");
+
+/// The sliding windows of a segmentation run's own test evaluation (its window, overlap,
+/// body-only setting and its cache's body level), as `fratmae predict` uses them by default.
+infer::SlidingWindowConfig evaluation_windows(const DownstreamModel& seg);
 
 struct FinetuneResult {
   int64_t start_step = 0, steps_done = 0, total_steps = 0;

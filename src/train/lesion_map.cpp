@@ -23,13 +23,8 @@ std::vector<data::CaseJob> lesion_map_jobs(std::vector<data::CaseJob> jobs, cons
   auto s = std::make_shared<Shared>();
   s->dm = load_finetuned(seg_run, device);
   if (!s->dm.seg) throw FileError(seg_run, "is not a segmentation run (a lesion map needs `finetune --task seg`)");
-  const nlohmann::json& rc = s->dm.run_config;
-  s->norm = data::CacheSettings::from_json(rc.at("cache").at("settings")).normalize;
-  const nlohmann::json& tr = rc.at("train");
-  s->sw.overlap = tr.value("overlap", 0.5);
-  s->sw.window = s->dm.seg->cfg.input;
-  s->sw.body_only = tr.value("body_only", false);
-  s->sw.body_level = data::normalize_ct(at::full({1}, -500.0), s->norm).item<double>();
+  s->norm = data::CacheSettings::from_json(s->dm.run_config.at("cache").at("settings")).normalize;
+  s->sw = evaluation_windows(s->dm);
   // The checkpoint's record: run, checkpoint, step and the weights' SHA-256.
   const std::string from = "|lesion map of " + s->dm.source.dump();
   for (data::CaseJob& j : jobs) {
@@ -37,8 +32,8 @@ std::vector<data::CaseJob> lesion_map_jobs(std::vector<data::CaseJob> jobs, cons
     j.load = [s, load = std::move(j.load), device, bf16] {
       data::CaseArrays c = load();
       // The network's inputs as the segmentation cache and `predict` make them.
-      const at::Tensor pet_n = data::dequantize_int16(data::quantize_int16(data::normalize_pet(c.suv, s->norm)));
-      const at::Tensor ct_n = data::dequantize_int16(data::quantize_int16(data::normalize_ct(c.ct, s->norm)));
+      const at::Tensor pet_n = data::as_stored(data::normalize_pet(c.suv, s->norm));
+      const at::Tensor ct_n = data::as_stored(data::normalize_ct(c.ct, s->norm));
       at::Tensor mask;  // (H, W, D) uint8
       {
         std::lock_guard<std::mutex> lock(s->m);
