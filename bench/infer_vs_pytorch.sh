@@ -17,7 +17,8 @@
 #                                              default build-bench, configured and built when missing)
 # Environment: PRESETS (default "tiny:16"; preset:feature_size), SHAPE (default "128 128 320",
 # H W D: a whole body at 4-5 mm), OVERLAP (0.5), BATCH (4), THREADS (nproc), DEVICE (cpu;
-# cuda on a GPU machine), BF16 (1 = bf16 autocast, with cuda), PYTHON, FRATMAE_GEMM.
+# cuda on a GPU machine), BF16 (1 = bf16 autocast, with cuda), CONV_ENCODER (1 = the network with
+# its convolutional encoder, model/unetr.h), PYTHON, FRATMAE_GEMM.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -45,8 +46,10 @@ field() { "$py" -c 'import json, sys; print(json.loads(sys.stdin.read())[sys.arg
 
 # 1. Parity: both sides' probability maps on a small volume (padding and several windows per axis).
 first="${presets%% *}"
+conv=()
+[[ "${CONV_ENCODER:-0}" == 1 ]] && conv=(--conv-encoder)
 "$exe" --preset "${first%%:*}" --feature-size "${first##*:}" --shape 20 70 100 --overlap "$overlap" \
-  --batch "$batch" --threads "$threads" --device "$device" "${bf16[@]}" --probability --out "$work/parity" >/dev/null
+  --batch "$batch" --threads "$threads" --device "$device" "${bf16[@]}" "${conv[@]}" --probability --out "$work/parity" >/dev/null
 p_line="$("$py" "$here/reference/segmentation_ref.py" --dir "$work/parity" --threads "$threads" --device "$device" \
   "${bf16[@]}" --compare)"
 diff="$(field max_abs_prob_diff <<<"$p_line")"
@@ -67,7 +70,7 @@ for pf in $presets; do
   preset="${pf%%:*}"; fs="${pf##*:}"
   # shellcheck disable=SC2086
   c_line="$("$exe" --preset "$preset" --feature-size "$fs" --shape $shape --overlap "$overlap" --batch "$batch" \
-            --threads "$threads" --device "$device" "${bf16[@]}" --out "$work/$preset")"
+            --threads "$threads" --device "$device" "${bf16[@]}" "${conv[@]}" --out "$work/$preset")"
   echo "$c_line"
   p_line="$("$py" "$here/reference/segmentation_ref.py" --dir "$work/$preset" --threads "$threads" --device "$device" \
             "${bf16[@]}" --compare)"

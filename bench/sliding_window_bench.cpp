@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
   bool bf16 = false, probability = false;
   app.add_option("--preset", preset, "model preset (tiny, small, paper)");
   app.add_option("--feature-size", feature_size, "UNETR decoder width at full resolution");
+  bool conv_encoder = false;
+  app.add_flag("--conv-encoder", conv_encoder, "with the convolutional encoder beside the ViTs (model/unetr.h)");
   app.add_option("--shape", shape, "volume H W D")->expected(3);
   app.add_option("--overlap", overlap, "window overlap");
   app.add_option("--batch", batch, "windows per forward pass");
@@ -95,7 +97,7 @@ int main(int argc, char** argv) {
     const torch::Device device(device_name);
     model::ModelConfig cfg = model::ModelConfig::preset_config(preset, "fratmae");
     torch::manual_seed(seed);
-    model::SegmentationNet net(cfg, feature_size, 2);
+    model::SegmentationNet net(cfg, feature_size, 2, "petct", /*input_skip=*/true, /*deep_supervision=*/false, conv_encoder);
     net->to(device);
     const auto [ct, pet] = synthetic_body(shape[0], shape[1], shape[2], seed + 1);
 
@@ -134,7 +136,9 @@ int main(int argc, char** argv) {
       for (const auto& p : net->named_parameters()) state[p.key()] = p.value().to(torch::kCPU);
       for (const auto& b : net->named_buffers()) state[b.key()] = b.value().to(torch::kCPU);
       save_safetensors(fs::path(out_dir) / "weights.safetensors", state,
-                       {{"config", cfg.to_json().dump()}, {"feature_size", std::to_string(feature_size)}});
+                       {{"config", cfg.to_json().dump()},
+                        {"feature_size", std::to_string(feature_size)},
+                        {"conv_encoder", conv_encoder ? "1" : "0"}});
       save_safetensors(fs::path(out_dir) / "volume.safetensors", {{"ct", ct}, {"pet", pet}},
                        {{"overlap", std::to_string(overlap)}, {"batch", std::to_string(batch)}});
       std::map<std::string, at::Tensor> res{{"mask", r.mask}};

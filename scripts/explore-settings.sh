@@ -23,7 +23,8 @@
 # mean-max: on the ceiling's cases, then on the images, then on a cohort of 400 cases),
 # stageseg (staging from a segmentation model's predicted lesions, from the true ones and from the
 # images, with the no-encoder head `--pool input` and with the encoders), stageseg_cpu (the same
-# with the `cpu` study's full-label segmentation model).
+# with the `cpu` study's full-label segmentation model), convenc (a convolutional encoder on the
+# raw PET/CT beside the ViTs).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -435,6 +436,21 @@ group_stageseg_cpu() {
   predicted_lesion_cache "$(realpath "$here/../out/cpu/finetune/seg/baseline_100pct/seed0")" 0 stage400cpupred
   for seed in 0 1 2; do stage "stage400cpupred_input_s$seed" stage400cpupred --steps 800 --val-every 200 --pool input --seed $seed; done
   stage stage400cpupred_input_axial_s0 stage400cpupred --steps 800 --val-every 200 --pool input --stack axial --seed 0
+}
+
+# A convolutional encoder beside the ViTs (`--conv-encoder true`: a stride-2 conv block per
+# decoder level from the raw PET/CT, joined to every skip; model/unetr.h): the full-resolution
+# convolutions see about 9 voxels, too little to tell a large lesion's inside from an organ; the
+# conv encoder's view grows to tens of voxels. The `cpu` setting at 600 steps with and without it,
+# with the ViTs frozen at random (do the ViTs matter then?), and 3,000 steps; the lesions each
+# misses by size. About 40 minutes on two cores.
+group_convenc() {
+  seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  seg w8_lr5_lp33_ce --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true
+  misses w8_lr5_lp33_ce
+  seg w8_lr5_lp33_ce_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --freeze-encoders
+  SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000
+  misses w8_lr5_lp33_ce_3000
 }
 
 cohort_seg

@@ -75,13 +75,26 @@ class UpProject(nn.Module):
 
 
 class UpBlock(nn.Module):
-    def __init__(self, cin, cout):
+    def __init__(self, cin, cout, skip_channels):
         super().__init__()
         self.up = nn.ConvTranspose3d(cin, cout, 2, stride=2, bias=False)
-        self.block = ConvBlock(2 * cout, cout)
+        self.block = ConvBlock(cout + skip_channels, cout)
 
     def forward(self, x, skip):
         return self.block(torch.cat([self.up(x), skip], 1))
+
+
+class DownBlock(nn.Module):
+    """A stride-2 3x3x3 convolution, instance norm, leaky ReLU, then a conv block."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.down = nn.Conv3d(cin, cout, 3, stride=2, padding=1, bias=False)
+        self.norm = nn.InstanceNorm3d(cout, affine=True)
+        self.block = ConvBlock(cout, cout)
+
+    def forward(self, x):
+        return self.block(F.leaky_relu(self.norm(self.down(x)), 0.01))
 
 
 def encode_with_hidden(enc, x):
@@ -101,7 +114,7 @@ def tokens_to_grid(t, g):
 
 
 class SegmentationNet(nn.Module):
-    def __init__(self, cfg, feature_size=16, classes=2):
+    def __init__(self, cfg, feature_size=16, classes=2, conv_encoder=False):
         super().__init__()
         self.cfg = cfg
         self.levels = {2: 1, 4: 2, 8: 3, 16: 4}[cfg.patch]
@@ -112,8 +125,14 @@ class SegmentationNet(nn.Module):
         n = self.levels
         ch = [feature_size << level for level in range(n + 1)]
         self.input_block = ConvBlock(2, ch[0])
+        # The convolutional encoder (conv_encoder): levels 1..n from the input block, joined to
+        # every coarse skip and to the bottleneck.
+        self.down_blocks = nn.ModuleList([DownBlock(ch[level - 1], ch[level]) for level in range(1, n + 1)]) \
+            if conv_encoder else None
+        k = 1 if conv_encoder else 0
         self.skip_projections = nn.ModuleList([UpProject(c2, ch[level], n - level) for level in range(n - 1, 0, -1)])
-        self.up_blocks = nn.ModuleList([UpBlock(c2 if level == n - 1 else ch[level + 1], ch[level])
+        self.up_blocks = nn.ModuleList([UpBlock(c2 + k * ch[n] if level == n - 1 else ch[level + 1], ch[level],
+                                                ch[0] if level == 0 else (1 + k) * ch[level])
                                         for level in range(n - 1, -1, -1)])
         self.head = nn.Conv3d(ch[0], classes, 1)
         with torch.no_grad():
@@ -127,13 +146,20 @@ class SegmentationNet(nn.Module):
         layers = skip_layers(self.cfg.encoder.depth)
         x = tokens_to_grid(torch.cat([lp, lc], 2), g)
         n = self.levels
+        conv = [self.input_block(torch.cat([ct, pet], 1))]
+        if self.down_blocks is not None:
+            for down in self.down_blocks:
+                conv.append(down(conv[-1]))
+            x = torch.cat([x, conv[-1]], 1)
         for i, level in enumerate(range(n - 1, -1, -1)):
             if level == 0:
-                skip = self.input_block(torch.cat([ct, pet], 1))
+                skip = conv[0]
             else:
                 j = n - level
                 layer = layers[3 - j]
                 skip = self.skip_projections[i](tokens_to_grid(torch.cat([hp[layer], hc[layer]], 2), g))
+                if self.down_blocks is not None:
+                    skip = torch.cat([skip, conv[level]], 1)
             x = self.up_blocks[i](x, skip)
         return self.head(x)
 
@@ -224,7 +250,7 @@ def main():
 
     weights, meta = safetensors_io.load(os.path.join(args.dir, "weights.safetensors"))
     cfg = ref.ModelConfig.from_json(meta["config"])
-    net = SegmentationNet(cfg, int(meta["feature_size"]))
+    net = SegmentationNet(cfg, int(meta["feature_size"]), conv_encoder=meta.get("conv_encoder", "0") == "1")
     net.load_state_dict(weights, strict=True)  # names and shapes must match exactly
     net.eval().to(args.device)
     vol, vmeta = safetensors_io.load(os.path.join(args.dir, "volume.safetensors"))

@@ -59,6 +59,10 @@ void add_finetune(CLI::App& app) {
                   "seg: also train logits heads on the decoder's coarse levels against the pooled truth (nnU-Net's deep "
                   "supervision; true/false)")
       ->capture_default_str();
+  sub->add_option("--conv-encoder", c.conv_encoder,
+                  "seg: a convolutional encoder on the raw PET/CT beside the ViTs, joined to every decoder level (a "
+                  "U-Net's; not in the paper; true/false)")
+      ->capture_default_str();
   sub->add_option("--hidden", c.hidden, "staging MLP width")->capture_default_str();
   sub->add_option("--pool", c.pool, "staging: encoder tokens pooled by mean, max or mean-max, the CLS token (cls), or the maximum within "
                   "each of 2 (left-right) x 4 (head-feet) regions of the body (regions); input: no encoder, the head reads the maximum "

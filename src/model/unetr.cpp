@@ -84,14 +84,24 @@ torch::Tensor UpProjectImpl::forward(torch::Tensor x) {
   return x;
 }
 
-UpBlockImpl::UpBlockImpl(int64_t in, int64_t out, bool without_skip) {
+UpBlockImpl::UpBlockImpl(int64_t in, int64_t out, int64_t skip_channels) {
   up = register_module("up", up2(in, out));
-  block = register_module("block", ConvBlock(without_skip ? out : 2 * out, out));
+  block = register_module("block", ConvBlock(out + skip_channels, out));
 }
 
 torch::Tensor UpBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
   if (!skip.defined()) return block->forward(up2_apply(x, up->weight));
   return block->forward(torch::cat({up2_apply(x, up->weight), skip}, 1));
+}
+
+DownBlockImpl::DownBlockImpl(int64_t in, int64_t out) {
+  down = register_module("down", nn::Conv3d(nn::Conv3dOptions(in, out, 3).stride(2).padding(1).bias(false)));
+  norm = register_module("norm", inorm(out));
+  block = register_module("block", ConvBlock(out, out));
+}
+
+torch::Tensor DownBlockImpl::forward(const torch::Tensor& x) {
+  return block->forward(lrelu(norm->forward(down->forward(x))));
 }
 
 std::array<int64_t, 4> skip_layers(int64_t depth) {
@@ -119,7 +129,7 @@ std::vector<torch::Tensor> used(const std::string& m, const torch::Tensor& pet, 
 }  // namespace
 
 SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_size, int64_t classes, std::string m,
-                                         bool input_skip, bool deep_supervision)
+                                         bool input_skip, bool deep_supervision, bool conv_encoder)
     : cfg(c), modalities(std::move(m)) {
   cfg.validate();
   check_modalities(modalities);
@@ -130,12 +140,22 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& c, int64_t feature_s
   if (modalities != "pet") ct_encoder = register_module("ct_encoder", ViTEncoder(cfg.encoder, cfg.patch, g));
   const int64_t C2 = modality_count(modalities) * cfg.encoder.dim;
   auto ch = [&](int64_t l) { return feature_size << l; };
+  if (conv_encoder && !input_skip)
+    throw Error("segmentation network: the convolutional encoder starts from the input skip; it needs input_skip");
   if (input_skip) input_block = register_module("input_block", ConvBlock(modality_count(modalities), ch(0)));
+  if (conv_encoder) {
+    down_blocks = register_module("down_blocks", nn::ModuleList());
+    for (int64_t l = 1; l <= levels; ++l) down_blocks->push_back(DownBlock(ch(l - 1), ch(l)));
+  }
+  const int64_t conv = conv_encoder ? 1 : 0;  // the conv encoder's channels join every level's skip
   skip_projections = register_module("skip_projections", nn::ModuleList());
   for (int64_t l = levels - 1; l >= 1; --l) skip_projections->push_back(UpProject(C2, ch(l), levels - l));
   up_blocks = register_module("up_blocks", nn::ModuleList());
-  for (int64_t l = levels - 1; l >= 0; --l)
-    up_blocks->push_back(UpBlock(l == levels - 1 ? C2 : ch(l + 1), ch(l), /*without_skip=*/l == 0 && !input_skip));
+  for (int64_t l = levels - 1; l >= 0; --l) {
+    const int64_t in = l == levels - 1 ? C2 + conv * ch(levels) : ch(l + 1);
+    const int64_t skip = l == 0 ? (input_skip ? ch(0) : 0) : ch(l) + conv * ch(l);
+    up_blocks->push_back(UpBlock(in, ch(l), skip));
+  }
   // Lesions are rare: start with foreground probability ~1% everywhere (RetinaNet's prior
   // initialisation) rather than 50%, so training does not spend its first hundreds of steps
   // learning that most voxels are background before the Dice term can work.
@@ -175,20 +195,28 @@ std::vector<torch::Tensor> SegmentationNetImpl::decode(const torch::Tensor& ct, 
   };
   std::vector<torch::Tensor> latent;
   for (const EncoderOutput& e : enc) latent.push_back(e.latent);
-  torch::Tensor x = tokens_to_grid(torch::cat(latent, 2), g);  // bottleneck
+  torch::Tensor x = tokens_to_grid(torch::cat(latent, 2), g);  // bottleneck (B, C2, grid)
+  torch::Tensor skip0;  // level 0's skip: the input block on [CT, PET], (B, ch(0), H, W, D)
+  if (input_block) {
+    std::vector<torch::Tensor> in = used(modalities, pet, ct);  // [CT, PET] with both
+    if (in.size() == 2) std::swap(in[0], in[1]);
+    skip0 = input_block->forward(torch::cat(in, 1));
+  }
+  std::vector<torch::Tensor> conv{skip0};  // the conv encoder's levels 0..n, (B, ch(l), H / 2^l, ...)
+  if (down_blocks) {
+    for (size_t l = 1; l <= static_cast<size_t>(levels); ++l) conv.push_back(down_blocks[l - 1]->as<DownBlock>()->forward(conv.back()));
+    x = torch::cat({x, conv.back()}, 1);  // (B, C2 + ch(n), grid)
+  }
   std::vector<torch::Tensor> aux;  // aux logits, coarsest first
   for (int64_t l = levels - 1; l >= 0; --l) {
     const size_t up_index = static_cast<size_t>(levels - 1 - l);
     torch::Tensor skip;
-    if (l == 0 && !input_block) {
-      // no input skip: the full-resolution level sees only what came up from the encoders
-    } else if (l == 0) {
-      std::vector<torch::Tensor> in = used(modalities, pet, ct);  // [CT, PET] with both
-      if (in.size() == 2) std::swap(in[0], in[1]);
-      skip = input_block->forward(torch::cat(in, 1));
+    if (l == 0) {
+      skip = skip0;  // undefined without the input skip: level 0 sees only what came up from the encoders
     } else {
       const int64_t j = levels - l;  // 1 = the deepest skip
       skip = skip_projections[up_index]->as<UpProject>()->forward(features(layers[static_cast<size_t>(3 - j)]));
+      if (down_blocks) skip = torch::cat({skip, conv[static_cast<size_t>(l)]}, 1);
     }
     x = up_blocks[up_index]->as<UpBlock>()->forward(x, skip);
     if (all_levels && aux_heads && l >= 1) aux.push_back(aux_heads[static_cast<size_t>(l - 1)]->as<nn::Conv3d>()->forward(x));

@@ -8,6 +8,12 @@
 //               p = 16: blocks 9, 6, 3 at levels 3, 2, 1), projected up by n - l transposed
 //               convolutions (UNETR's "PrUp" blocks)
 //   skip 0      a convolution block on the input [CT, PET]
+//   conv l      with a convolutional encoder (conv_encoder; not in the paper): a stride-2 3x3x3
+//               convolution from level l - 1 and a conv block, levels 1..n, starting from skip 0;
+//               concatenated to skip l (and at level n to the bottleneck). A U-Net's encoder
+//               beside the ViTs: its view grows to tens of voxels from the raw input, where the
+//               full-resolution convolutions alone see about 9 voxels (docs/experiments.md: the
+//               inside of a large lesion is what they cannot tell from an organ)
 //   up l        transposed convolution from level l + 1, concatenated with skip l, conv block
 //   head        1x1x1 convolution to `classes` logits at level 0; its bias starts at the
 //               foreground prior (p = 0.01 per foreground class: lesions are rare)
@@ -48,15 +54,26 @@ struct UpProjectImpl : torch::nn::Module {
 };
 TORCH_MODULE(UpProject);
 
-/// Up one level and merge a skip: transposed conv, concatenate, conv block (without_skip: no
-/// skip to merge, the conv block on the up-sampled features alone).
+/// Up one level and merge a skip: transposed conv to `out` channels, concatenate the skip's
+/// `skip_channels` (0: no skip to merge), conv block to `out`.
 struct UpBlockImpl : torch::nn::Module {
-  UpBlockImpl(int64_t in, int64_t out, bool without_skip = false);
+  UpBlockImpl(int64_t in, int64_t out, int64_t skip_channels);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip);
   torch::nn::ConvTranspose3d up{nullptr};
   ConvBlock block{nullptr};
 };
 TORCH_MODULE(UpBlock);
+
+/// Down one level: a stride-2 3x3x3 convolution with instance norm and leaky ReLU, then a conv
+/// block. (B, in, H, W, D) -> (B, out, H/2, W/2, D/2).
+struct DownBlockImpl : torch::nn::Module {
+  DownBlockImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv3d down{nullptr};
+  torch::nn::InstanceNorm3d norm{nullptr};
+  ConvBlock block{nullptr};
+};
+TORCH_MODULE(DownBlock);
 
 /// Indices (0-based) of the encoder blocks whose outputs feed the skips of levels 1..n-1 and
 /// the bottleneck, for an encoder of `depth` blocks (ViT-B: 2, 5, 8 and 11 = blocks 3, 6, 9, 12).
@@ -71,8 +88,10 @@ struct SegmentationNetImpl : torch::nn::Module {
   /// skip); every voxel's decision then comes through the encoders (a diagnostic: does the
   /// encoders' path segment when it cannot be bypassed?).
   /// deep_supervision: the aux heads above (levels 1..n-1).
+  /// conv_encoder: the convolutional encoder above (needs the input skip).
   SegmentationNetImpl(const ModelConfig& cfg, int64_t feature_size = 16, int64_t classes = 2,
-                      std::string modalities = "petct", bool input_skip = true, bool deep_supervision = false);
+                      std::string modalities = "petct", bool input_skip = true, bool deep_supervision = false,
+                      bool conv_encoder = false);
   /// ct, pet: (B, 1, H, W, D) normalised -> logits (B, classes, H, W, D). The modality the
   /// network does not use may be an undefined tensor.
   torch::Tensor forward(const torch::Tensor& ct, const torch::Tensor& pet);
@@ -91,6 +110,7 @@ struct SegmentationNetImpl : torch::nn::Module {
   torch::nn::ModuleList up_blocks{nullptr};         // levels n-1 .. 0
   torch::nn::Conv3d head{nullptr};
   torch::nn::ModuleList aux_heads{nullptr};  // levels 1..n-1; null without deep supervision
+  torch::nn::ModuleList down_blocks{nullptr};  // levels 1..n; null without the conv encoder
 
  private:
   std::vector<torch::Tensor> decode(const torch::Tensor& ct, const torch::Tensor& pet, bool all_levels);

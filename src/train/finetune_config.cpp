@@ -38,6 +38,9 @@ void FinetuneConfig::validate() const {
                 "--encoder-lr-scale have no encoder to act on");
   if (modalities != "petct" && modalities != "pet" && modalities != "ct")
     throw Error("finetune: --modalities must be petct, pet or ct");
+  if (conv_encoder && task != "seg") throw Error("finetune: --conv-encoder is a segmentation decoder's; not for --task " + task);
+  if (conv_encoder && !input_skip)
+    throw Error("finetune: --conv-encoder starts from the input skip's convolutions; it needs --input-skip true");
   if (!(intensity_scale >= 0 && intensity_scale < 1)) throw Error("finetune: --intensity-scale must lie in [0, 1)");
   if (!(lesion_prob >= 0 && lesion_prob <= 1)) throw Error("finetune: --lesion-prob must lie in [0, 1]");
   if (log_every < 1 || checkpoint_every < 1) throw Error("finetune: --log-every and --checkpoint-every must be >= 1");
@@ -53,7 +56,7 @@ nlohmann::json FinetuneConfig::to_json() const {
           {"val_fraction", val_fraction}, {"val_every", val_every},
           {"split_seed", split_seed}, {"epochs", epochs}, {"steps", steps}, {"batch", batch}, {"lr", task_lr()},
           {"min_lr", min_lr}, {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay},
-          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip}, {"deep_supervision", deep_supervision}, {"encoder_lr_scale", encoder_lr_scale},
+          {"clip_grad", clip_grad}, {"freeze_encoders", freeze_encoders}, {"feature_size", feature_size}, {"input_skip", input_skip}, {"deep_supervision", deep_supervision}, {"conv_encoder", conv_encoder}, {"encoder_lr_scale", encoder_lr_scale},
           {"hidden", hidden}, {"pool", pool}, {"modalities", modalities}, {"lesion_prob", lesion_prob}, {"lesion_centred", lesion_centred}, {"seed", seed}, {"log_every", log_every},
           {"checkpoint_every", checkpoint_every}, {"device", device}, {"bf16", bf16}, {"workers", workers},
           {"augment", augment}, {"intensity_scale", intensity_scale}, {"evaluate", evaluate}, {"overlap", overlap}, {"body_only", body_only}, {"window_batch", window_batch},

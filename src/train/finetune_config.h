@@ -39,6 +39,7 @@ struct FinetuneConfig {
   int64_t feature_size = 16;      // UNETR decoder width at full resolution
   bool input_skip = true;         // UNETR's full-resolution convolutions on the raw PET/CT (false: a diagnostic)
   bool deep_supervision = false;  // seg: aux heads at the coarse decoder levels (model/unetr.h, train/seg_loss.h)
+  bool conv_encoder = false;      // seg: a convolutional encoder on the raw PET/CT beside the ViTs (model/unetr.h)
   int64_t hidden = 256;           // staging MLP width
   std::string pool = "mean";      // staging: tokens pooled by mean | max | mean-max | cls | regions (model/unetr.h)
   std::string modalities = "petct";  // the encoders the head reads: petct | pet | ct (model/unetr.h)

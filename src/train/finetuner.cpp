@@ -42,11 +42,11 @@ namespace fratmae::train {
 
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
                                 int64_t hidden, const std::string& pool, const std::string& modalities, bool input_skip,
-                                bool deep_supervision) {
+                                bool deep_supervision, bool conv_encoder) {
   DownstreamModel d;
   d.task = task;
   d.modalities = modalities;
-  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities, input_skip, deep_supervision);
+  if (task == "seg") d.seg = model::SegmentationNet(mc, feature_size, 2, modalities, input_skip, deep_supervision, conv_encoder);
   else if (task == "stage") d.stage = model::StagingNet(mc, hidden, 2, 0.1, pool, modalities);
   else throw Error("unknown task '" + task + "' (seg, stage)");
   return d;
@@ -101,7 +101,8 @@ DownstreamModel load_finetuned(const fs::path& run, const std::string& device) {
   DownstreamModel d = make_downstream(cfg["task"], mc, cfg["head"].value("feature_size", int64_t{16}),
                                       cfg["head"].value("hidden", int64_t{256}), cfg["head"].value("pool", std::string("mean")),
                                       cfg["head"].value("modalities", std::string("petct")),
-                                      cfg["head"].value("input_skip", true), cfg["head"].value("deep_supervision", false));
+                                      cfg["head"].value("input_skip", true), cfg["head"].value("deep_supervision", false),
+                                      cfg["head"].value("conv_encoder", false));
   d.run_config = cfg;
   d.source = checkpoint_record(*ck);
   SafetensorsFile w;
@@ -198,7 +199,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   }
   const json head = seg ? json{{"type", "unetr"}, {"feature_size", cfg.feature_size}, {"classes", 2},
                                {"modalities", cfg.modalities}, {"input_skip", cfg.input_skip},
-                               {"deep_supervision", cfg.deep_supervision}}
+                               {"deep_supervision", cfg.deep_supervision}, {"conv_encoder", cfg.conv_encoder}}
                         : json{{"type", "mlp"}, {"hidden", cfg.hidden}, {"pool", cfg.pool}, {"classes", 2},
                                {"modalities", cfg.modalities}};
 
@@ -236,7 +237,8 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   static const std::vector<std::pair<std::string, json>> kAddedLater = {
       {"/train/val_fraction", 0.0},        {"/train/pool", "mean"},          {"/train/input", json::array({0, 0, 0})},
       {"/train/modalities", "petct"},      {"/train/lesion_centred", false}, {"/train/input_skip", true},
-      {"/train/deep_supervision", false}, {"/train/encoder_lr_scale", 1.0}, {"/train/intensity_scale", 0.1}};
+      {"/train/deep_supervision", false}, {"/train/encoder_lr_scale", 1.0}, {"/train/intensity_scale", 0.1},
+      {"/train/conv_encoder", false}};
   const std::optional<json> started_now =
       started ? std::optional<json>(with_settings_added_later(*started, kAddedLater)) : std::nullopt;
   check_run_folder(run, started_now, resolved, resume,
@@ -254,7 +256,7 @@ FinetuneResult finetune(const FinetuneConfig& given, bool resume) {
   const torch::Device device(cfg.device);
   torch::manual_seed(cfg.seed);
   DownstreamModel dm = make_downstream(cfg.task, mc, cfg.feature_size, cfg.hidden, cfg.pool, cfg.modalities, cfg.input_skip,
-                                       cfg.deep_supervision);
+                                       cfg.deep_supervision, cfg.conv_encoder);
   torch::nn::Module& net = dm.module();
   if (pre) load_pretrained_encoders(net, *pre);
   if (cfg.freeze_encoders)

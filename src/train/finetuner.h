@@ -43,7 +43,8 @@ struct DownstreamModel {
 /// An untrained network for `task`.
 DownstreamModel make_downstream(const std::string& task, const model::ModelConfig& mc, int64_t feature_size,
                                 int64_t hidden, const std::string& pool = "mean", const std::string& modalities = "petct",
-                                bool input_skip = true, bool deep_supervision = false);
+                                bool input_skip = true, bool deep_supervision = false,
+                                bool conv_encoder = false);
 
 /// The newest checkpoint of a fine-tuning run on `device`, in eval mode. Throws FileError.
 DownstreamModel load_finetuned(const std::filesystem::path& run, const std::string& device = "cpu");

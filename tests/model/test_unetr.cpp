@@ -116,14 +116,49 @@ TEST(Unetr, DeepSupervisionHeadsOnTheCoarseLevels) {
   EXPECT_EQ(plain->forward_levels(ct, pet).size(), 1u);
 }
 
+// The convolutional encoder: a stride-2 conv block per level 1..n from the input block, joined to
+// every coarse skip and the bottleneck; forward keeps the window's shape and every parameter
+// learns. It needs the input skip.
+TEST(Unetr, ConvolutionalEncoderBesideTheViTs) {
+  torch::manual_seed(8);
+  SegmentationNet net(tiny(), 4, 2, "petct", /*input_skip=*/true, /*deep_supervision=*/true, /*conv_encoder=*/true);
+  ASSERT_TRUE(net->down_blocks);
+  EXPECT_EQ(net->down_blocks->size(), 3u);  // p = 8: levels 1, 2, 3
+  const auto ct = torch::randn({2, 1, 16, 32, 48}), pet = torch::rand({2, 1, 16, 32, 48});
+  const auto levels = net->forward_levels(ct, pet);
+  ASSERT_EQ(levels.size(), 3u);
+  EXPECT_EQ(levels[0].sizes(), (std::vector<int64_t>{2, 2, 16, 32, 48}));
+  EXPECT_EQ(levels[2].sizes(), (std::vector<int64_t>{2, 2, 4, 8, 12}));
+  levels[0].square().sum().backward();
+  for (const auto& p : net->named_parameters()) {
+    if (p.key().rfind("aux_heads.", 0) == 0) continue;  // not on forward's path
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
+  }
+  // Its features reach the head: changing the deepest conv level's weights changes the logits.
+  {
+    torch::NoGradGuard ng;
+    const auto before = net->forward(ct, pet);
+    net->down_blocks[2]->as<DownBlock>()->block->conv2->weight.mul_(3.0);
+    EXPECT_FALSE(torch::allclose(before, net->forward(ct, pet)));
+  }
+  SegmentationNet plain(tiny(), 4);
+  EXPECT_FALSE(plain->down_blocks);
+  EXPECT_GT(count_parameters(*net), count_parameters(*plain));
+  EXPECT_THROW(SegmentationNet(tiny(), 4, 2, "petct", /*input_skip=*/false, false, /*conv_encoder=*/true), Error);
+}
+
 TEST(Unetr, GradientCheckOfTheDecoderBlocks) {
   torch::manual_seed(2);
   ConvBlock block(3, 4);
   const auto x = torch::randn({1, 3, 4, 4, 4}, torch::kDouble);
   gradient_check(*block, [&] { return block->forward(x).square().sum(); });
-  UpBlock up(4, 2);
-  const auto low = torch::randn({1, 4, 2, 2, 2}, torch::kDouble), skip = torch::randn({1, 2, 4, 4, 4}, torch::kDouble);
+  UpBlock up(4, 2, 3);
+  const auto low = torch::randn({1, 4, 2, 2, 2}, torch::kDouble), skip = torch::randn({1, 3, 4, 4, 4}, torch::kDouble);
   gradient_check(*up, [&] { return up->forward(low, skip).square().sum(); });
+  DownBlock down(3, 2);
+  gradient_check(*down, [&] { return down->forward(x).square().sum(); });
+  EXPECT_EQ(down->forward(x).sizes(), (std::vector<int64_t>{1, 2, 2, 2, 2}));
   UpProject proj(4, 3, 2);
   gradient_check(*proj, [&] { return proj->forward(low).square().sum(); });
 }

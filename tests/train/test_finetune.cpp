@@ -195,6 +195,28 @@ TEST(Finetune, DeepSupervisionRunLoadsWithItsAuxHeads) {
   EXPECT_EQ(dm.seg->aux_heads->size(), 2u);
 }
 
+// The same for the convolutional encoder; and the flags it cannot go with are refused.
+TEST(Finetune, ConvEncoderRunLoadsWithItsDownBlocks) {
+  test::TempDir tmp;
+  auto c = tiny_finetune("seg", tmp / "ce", 3);
+  c.conv_encoder = true;
+  c.evaluate = false;
+  train::finetune(c, false);
+  const json cfg = json::parse(read_file(tmp / "ce" / "config.json"));
+  EXPECT_TRUE(cfg["head"]["conv_encoder"].get<bool>());
+  auto dm = train::load_finetuned(tmp / "ce");
+  ASSERT_TRUE(dm.seg);
+  ASSERT_TRUE(dm.seg->down_blocks);
+  auto bad = tiny_finetune("seg", tmp / "bad", 3);
+  bad.conv_encoder = true;
+  bad.input_skip = false;
+  EXPECT_NE(test::error_message([&] { bad.validate(); }).find("--input-skip true"), std::string::npos);
+  bad = tiny_finetune("stage", tmp / "bad", 3);
+  bad.conv_encoder = true;
+  EXPECT_NE(test::error_message([&] { bad.validate(); }).find("--conv-encoder"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bad"));
+}
+
 // A run started by an older fratmae lacks the settings added since in its config.json: it
 // resumes when they keep their old behaviour, and a setting that changes it is named.
 TEST(Finetune, ARunStartedBeforeASettingExistedResumes) {
@@ -203,7 +225,7 @@ TEST(Finetune, ARunStartedBeforeASettingExistedResumes) {
   c.evaluate = false;
   train::finetune(c, false);
   json cfg = json::parse(read_file(tmp / "old" / "config.json"));
-  for (const char* k : {"intensity_scale", "lesion_centred", "deep_supervision", "encoder_lr_scale", "input_skip"})
+  for (const char* k : {"intensity_scale", "lesion_centred", "deep_supervision", "encoder_lr_scale", "input_skip", "conv_encoder"})
     cfg["train"].erase(k);
   std::ofstream(tmp / "old" / "config.json") << cfg.dump(2);
   c.intensity_scale = 0.3;  // not what the run was trained with: named
