@@ -24,7 +24,7 @@
 # stageseg (staging from a segmentation model's predicted lesions, from the true ones and from the
 # images, with the no-encoder head `--pool input` and with the encoders), stageseg_cpu (the same
 # with the `cpu` study's full-label segmentation model), convenc (a convolutional encoder on the
-# raw PET/CT beside the ViTs).
+# raw PET/CT beside the ViTs), stageseg_ce (staging from that model's lesions).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -395,6 +395,11 @@ group_stagepool() {
 
 # predicted_lesion_cache MODEL OVERLAP NAME: the 400-case staging cohort with every PET replaced by
 # MODEL's predicted lesions (`fratmae predict` at OVERLAP), preprocessed into the cache NAME.
+cohort_stage400() {
+  [ -d stage400_64 ] || { $F -q phantom --out stage400_raw --cases 400 --seed 9004 --cohort hodgkin &&
+                          $F -q preprocess -d stage400_raw -o stage400_64 --size 32 64 96 --no-native; }
+}
+
 predicted_lesion_cache() {
   local model=$1 ov=$2 name=$3
   [ -d "$name" ] && return
@@ -416,8 +421,7 @@ predicted_lesion_cache() {
 # beside the same on the true lesions (the ceiling) and on the images. About 35 minutes.
 group_stageseg() {
   SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
-  [ -d stage400_64 ] || { $F -q phantom --out stage400_raw --cases 400 --seed 9004 --cohort hodgkin &&
-                          $F -q preprocess -d stage400_raw -o stage400_64 --size 32 64 96 --no-native; }
+  cohort_stage400
   [ -d stage400ceil ] || { lesions_as_pet stage400_raw stage400_ceil_raw &&
                            $F -q preprocess -d stage400_ceil_raw -o stage400ceil --size 32 64 96 --no-native; }
   predicted_lesion_cache runs/w8_lr5_lp33_3000 0.25 stage400pred
@@ -443,7 +447,7 @@ group_stageseg_cpu() {
 # convolutions see about 9 voxels, too little to tell a large lesion's inside from an organ; the
 # conv encoder's view grows to tens of voxels. The `cpu` setting at 600 steps with and without it,
 # with the ViTs frozen at random (do the ViTs matter then?), and 3,000 steps; the lesions each
-# misses by size. About 40 minutes on two cores.
+# misses by size; then the `cpu` preset's 800 steps with and without it. About 45 minutes on two cores.
 group_convenc() {
   seg w8_lr5_lp33 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   seg w8_lr5_lp33_ce --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true
@@ -451,6 +455,20 @@ group_convenc() {
   seg w8_lr5_lp33_ce_frozen --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --freeze-encoders
   SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000
   misses w8_lr5_lp33_ce_3000
+  # the `cpu` preset's schedule (800 steps), with and without it
+  SEG_STEPS=800 seg w8_lr5_lp33_800 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  SEG_STEPS=800 seg w8_lr5_lp33_ce_800 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true
+}
+
+# Staging from the lesions of the convolutional encoder's 3,000-step model (group convenc), as
+# stageseg does with the plain UNETR's: the same 400 staging cases, overlap 0.25, the no-encoder
+# head, three seeds and the axial stack. About 25 minutes.
+group_stageseg_ce() {
+  SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000
+  cohort_stage400
+  predicted_lesion_cache runs/w8_lr5_lp33_ce_3000 0.25 stage400cepred
+  for seed in 0 1 2; do stage "stage400cepred_input_s$seed" stage400cepred --steps 800 --val-every 200 --pool input --seed $seed; done
+  stage stage400cepred_input_axial_s0 stage400cepred --steps 800 --val-every 200 --pool input --stack axial --seed 0
 }
 
 cohort_seg
