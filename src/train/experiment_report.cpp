@@ -373,9 +373,7 @@ std::string experiment_markdown(const json& r) {
     const json d = r.value("lesion_detector", json());
     const std::string who =
         d.is_object() ? "The lesion detector (`" + d["run"].get<std::string>() + "`: the full-label segmentation setting, " +
-                            std::to_string(d["steps"].get<int64_t>()) + " steps" +
-                            (d.value("conv_encoder", false) ? ", with a convolutional encoder beside the ViTs" : "") +
-                            "; test Dice " +
+                            std::to_string(d["steps"].get<int64_t>()) + " steps; test Dice " +
                             (d["dice"].value("value", json()).is_number() ? fmt(d["dice"]["value"].get<double>(), 3)
                                                                          : std::string("n/a")) +
                             ")"

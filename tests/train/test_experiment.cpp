@@ -70,8 +70,6 @@ TEST(Experiment, SmokePresetWritesTablesFloorsAndPairedComparisons) {
     // The smoke preset's lesion detector is a run of its own (3 steps), named in the report.
     EXPECT_EQ(r["lesion_detector"]["run"], "finetune/lesion_detector");
     EXPECT_EQ(r["lesion_detector"]["steps"], 3);
-    EXPECT_TRUE(r["lesion_detector"]["conv_encoder"].get<bool>());  // the smoke preset's detector has it
-    EXPECT_TRUE(json::parse(read_file(tmp / "exp" / "finetune" / "lesion_detector" / "config.json"))["head"]["conv_encoder"].get<bool>());
     EXPECT_EQ(json::parse(read_file(tmp / "exp" / "finetune" / "lesion_detector" / "config.json"))["train"]["steps"], 3);
     EXPECT_EQ(lc["split"], json::parse(read_file(tmp / "exp" / "finetune" / "stage" / "baseline_100pct" / "seed0" /
                                                  "config.json"))["split"]);
