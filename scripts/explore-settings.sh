@@ -24,7 +24,8 @@
 # stageseg (staging from a segmentation model's predicted lesions, from the true ones and from the
 # images, with the no-encoder head `--pool input` and with the encoders), stageseg_cpu (the same
 # with the `cpu` study's full-label segmentation model), convenc (a convolutional encoder on the
-# raw PET/CT beside the ViTs), stageseg_ce (staging from that model's lesions).
+# raw PET/CT beside the ViTs), convenc_seeds (its 3,000-step comparison with a second seed),
+# stageseg_ce (staging from that model's lesions).
 #
 # Segmentation: 100 AutoPET-like cases, 30% validation (16 of the 30 with lesions), 5% test
 # (unused), the rest training; every run 600 steps of batch 4, scored on the validation cases
@@ -458,6 +459,14 @@ group_convenc() {
   # the `cpu` preset's schedule (800 steps), with and without it
   SEG_STEPS=800 seg w8_lr5_lp33_800 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   SEG_STEPS=800 seg w8_lr5_lp33_ce_800 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true
+}
+
+# The 3,000-step comparison again with a second seed for both, and the plain run of seed 0 in the
+# same session (about 30 minutes).
+group_convenc_seeds() {
+  SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000 --seed 1
+  SEG_STEPS=3000 seg w8_lr5_lp33_3000_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000 --seed 1
+  SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
 }
 
 # Staging from the lesions of the convolutional encoder's 3,000-step model (group convenc), as

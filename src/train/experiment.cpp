@@ -111,7 +111,7 @@ Plan plan_for(const std::string& preset) {
     // The 800-step model's lesion maps stage at 0.62-0.63 on the exploration cohort's validation
     // cases, a 3,000-step model's at 0.78-0.80 (docs/experiments.md).
     // With the convolutional encoder (`finetune --conv-encoder`) that model segments better
-    // (validation Dice 0.499 vs 0.391) but its lesion maps stage worse (0.71-0.73 vs 0.78-0.80):
+    // (seed 0: validation Dice 0.499 vs 0.391) but its lesion maps stage worse (0.71-0.73 vs 0.78-0.80):
     // the plain UNETR stays.
     p.lesion_detector_steps = 3000;
   } else {
