@@ -471,13 +471,21 @@ group_convenc_seeds() {
 
 # Staging from the lesions of the convolutional encoder's 3,000-step model (group convenc), as
 # stageseg does with the plain UNETR's: the same 400 staging cases, overlap 0.25, the no-encoder
-# head, three seeds and the axial stack. About 25 minutes.
+# head, three seeds and the axial stack; then where the false positives of this map and of the
+# plain model's (group stageseg, if run) lie (scripts/lesion-regions.py; PYTHON: a python3 with
+# numpy). About 25 minutes.
 group_stageseg_ce() {
   SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000
   cohort_stage400
   predicted_lesion_cache runs/w8_lr5_lp33_ce_3000 0.25 stage400cepred
   for seed in 0 1 2; do stage "stage400cepred_input_s$seed" stage400cepred --steps 800 --val-every 200 --pool input --seed $seed; done
   stage stage400cepred_input_axial_s0 stage400cepred --steps 800 --val-every 200 --pool input --stack axial --seed 0
+  # where each model's false positives lie (the plain model's map comes from group stageseg)
+  for c in stage400cepred stage400pred; do
+    [ -d "${c}_masks" ] && [ ! -f "${c}_regions.txt" ] &&
+      "${PYTHON:-python3}" "$here/lesion-regions.py" "${c}_masks" stage400_raw "runs/${c}_input_s0" > "${c}_regions.txt"
+  done
+  return 0
 }
 
 cohort_seg
