@@ -6,6 +6,7 @@
 
 #include "core/atomic_output.h"
 #include "core/error.h"
+#include "infer/cache_eval.h"
 #include "train/encoder_init.h"
 #include "train/finetuner.h"
 #include "train/pretrainer.h"
@@ -207,6 +208,13 @@ TEST(Finetune, ConvEncoderRunLoadsWithItsDownBlocks) {
   auto dm = train::load_finetuned(tmp / "ce");
   ASSERT_TRUE(dm.seg);
   ASSERT_TRUE(dm.seg->down_blocks);
+  // predict's path: sliding windows with the run's own settings over a volume that is no multiple
+  // of the window (padded windows, several per axis).
+  torch::manual_seed(3);
+  const auto r = infer::segment_volume(dm.seg, torch::randn({20, 40, 50}), torch::rand({20, 40, 50}),
+                                       train::evaluation_windows(dm), torch::Device("cpu"), false);
+  EXPECT_EQ(r.mask.sizes(), (std::vector<int64_t>{20, 40, 50}));
+  EXPECT_GT(r.windows, 1);
   auto bad = tiny_finetune("seg", tmp / "bad", 3);
   bad.conv_encoder = true;
   bad.input_skip = false;
