@@ -462,11 +462,14 @@ group_convenc() {
 }
 
 # The 3,000-step comparison again with a second seed for both, and the plain run of seed 0 in the
-# same session (about 30 minutes).
+# same session; then 1,500 steps with and without it (about 45 minutes).
 group_convenc_seeds() {
   SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000 --seed 1
   SEG_STEPS=3000 seg w8_lr5_lp33_3000_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000 --seed 1
   SEG_STEPS=3000 seg w8_lr5_lp33_3000 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000
+  # half the schedule (1,500 steps): does the gain start before 3,000?
+  SEG_STEPS=1500 seg w8_lr5_lp33_1500 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
+  SEG_STEPS=1500 seg w8_lr5_lp33_ce_1500 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true
 }
 
 # Staging from the lesions of the convolutional encoder's 3,000-step model (group convenc), as
