@@ -462,7 +462,7 @@ group_convenc() {
 }
 
 # The 3,000-step comparison again with a second seed for both, and the plain run of seed 0 in the
-# same session; then 1,500 steps with and without it (about 45 minutes).
+# same session; then 1,500 steps with and without it, two seeds (about 50 minutes).
 group_convenc_seeds() {
   SEG_STEPS=3000 seg w8_lr5_lp33_ce_3000_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --val-every 1000 --seed 1
   SEG_STEPS=3000 seg w8_lr5_lp33_3000_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --val-every 1000 --seed 1
@@ -470,6 +470,8 @@ group_convenc_seeds() {
   # half the schedule (1,500 steps): does the gain start before 3,000?
   SEG_STEPS=1500 seg w8_lr5_lp33_1500 --feature-size 8 --lr 5e-3 --lesion-prob 0.33
   SEG_STEPS=1500 seg w8_lr5_lp33_ce_1500 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true
+  SEG_STEPS=1500 seg w8_lr5_lp33_1500_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --seed 1
+  SEG_STEPS=1500 seg w8_lr5_lp33_ce_1500_s1 --feature-size 8 --lr 5e-3 --lesion-prob 0.33 --conv-encoder true --seed 1
 }
 
 # Staging from the lesions of the convolutional encoder's 3,000-step model (group convenc), as
