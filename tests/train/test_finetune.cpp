@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include "core/atomic_output.h"
 #include "core/error.h"
@@ -180,17 +181,25 @@ TEST(Finetune, SegmentationRunsEvaluatesAndResumes) {
   EXPECT_EQ(dm.task, "seg");
 }
 
-// A run with deep supervision records it in its head; the run loads with its aux heads (strict
-// loading would refuse a checkpoint whose heads the rebuilt network lacks).
-TEST(Finetune, DeepSupervisionRunLoadsWithItsAuxHeads) {
-  test::TempDir tmp;
-  auto c = tiny_finetune("seg", tmp / "ds", 3);
-  c.deep_supervision = true;
+// A 3-step segmentation run with one head option switched on (`set` sets it): the run records
+// `head_key` true in its head and loads back (strict loading would refuse a checkpoint whose
+// modules the rebuilt network lacks).
+static train::DownstreamModel seg_run_with(const fs::path& out, const char* head_key,
+                                          const std::function<void(train::FinetuneConfig&)>& set) {
+  auto c = tiny_finetune("seg", out, 3);
+  set(c);
   c.evaluate = false;
   train::finetune(c, false);
-  const json cfg = json::parse(read_file(tmp / "ds" / "config.json"));
-  EXPECT_TRUE(cfg["head"]["deep_supervision"].get<bool>());
-  auto dm = train::load_finetuned(tmp / "ds");
+  EXPECT_TRUE(json::parse(read_file(out / "config.json"))["head"][head_key].get<bool>()) << head_key;
+  auto dm = train::load_finetuned(out);
+  EXPECT_TRUE(dm.seg);
+  return dm;
+}
+
+// Deep supervision: the run loads with its aux heads.
+TEST(Finetune, DeepSupervisionRunLoadsWithItsAuxHeads) {
+  test::TempDir tmp;
+  auto dm = seg_run_with(tmp / "ds", "deep_supervision", [](train::FinetuneConfig& c) { c.deep_supervision = true; });
   ASSERT_TRUE(dm.seg);
   ASSERT_TRUE(dm.seg->aux_heads);
   EXPECT_EQ(dm.seg->aux_heads->size(), 2u);
@@ -199,13 +208,7 @@ TEST(Finetune, DeepSupervisionRunLoadsWithItsAuxHeads) {
 // The same for the convolutional encoder; and the flags it cannot go with are refused.
 TEST(Finetune, ConvEncoderRunLoadsWithItsDownBlocks) {
   test::TempDir tmp;
-  auto c = tiny_finetune("seg", tmp / "ce", 3);
-  c.conv_encoder = true;
-  c.evaluate = false;
-  train::finetune(c, false);
-  const json cfg = json::parse(read_file(tmp / "ce" / "config.json"));
-  EXPECT_TRUE(cfg["head"]["conv_encoder"].get<bool>());
-  auto dm = train::load_finetuned(tmp / "ce");
+  auto dm = seg_run_with(tmp / "ce", "conv_encoder", [](train::FinetuneConfig& c) { c.conv_encoder = true; });
   ASSERT_TRUE(dm.seg);
   ASSERT_TRUE(dm.seg->down_blocks);
   // predict's path: sliding windows with the run's own settings over a volume that is no multiple
